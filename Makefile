@@ -1,0 +1,40 @@
+# Set-up and everyday commands. Every target creates .venv and installs the package
+# (with its dev extra) from pyproject.toml when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-all bench lint format clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: train the default job (ECG, binarized classifier, aug=7) on the embedded synthetic data
+run: $(STAMP)
+	$(BIN)/python -m bnn_edge.train model=ecg binarize=classifier aug=7
+
+## test: the default test suite (slow tests excluded)
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## test-all: every test, slow ones included
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m ''
+
+## bench: training throughput table (benchmarks/)
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.train_throughput
+
+lint: $(STAMP)
+	$(BIN)/ruff check bnn_edge tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix bnn_edge tests benchmarks
+	$(BIN)/ruff format bnn_edge tests benchmarks
+
+clean:
+	rm -rf logs .pytest_cache .ruff_cache

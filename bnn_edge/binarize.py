@@ -1,0 +1,109 @@
+"""Binarization primitives: the sign quantizer, binary layers and helpers that find them.
+
+One mechanism serves every network: a layer is binary when it is an instance of
+:class:`BinaryLayer`. Such a layer keeps *latent* real weights (what the optimizer
+updates, clipped to [-1, 1]) and uses ``sign(weight)`` in its forward pass, so the
+weights seen by the computation are exactly +1 or -1. The bit-error callback and the
+exporter find binary layers with :func:`binary_layers`.
+
+Convention: ``sign(0) = +1``. A zero has to map to one of the two states a 1-bit cell
+can hold; +1 matches the hardware (a 2T2R cell read as LRS/HRS) and keeps every
+binarized tensor strictly two-valued.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+CLIP_VALUE = 1.0
+
+
+def binary_sign(x: torch.Tensor) -> torch.Tensor:
+    """Sign with sign(0) = +1 and no gradient; the value every binary layer uses."""
+    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+
+
+class _SteSign(torch.autograd.Function):
+    """sign(x) forward; straight-through gradient where |x| <= clip, zero outside."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, clip_value: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.clip_value = clip_value
+        return binary_sign(x)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        passes = (x.abs() <= ctx.clip_value).to(grad_output.dtype)
+        return grad_output * passes, None
+
+
+def ste_sign(x: torch.Tensor, clip_value: float = CLIP_VALUE) -> torch.Tensor:
+    """Binarize ``x`` to +-1 with the straight-through estimator (hardtanh gradient)."""
+    return _SteSign.apply(x, clip_value)
+
+
+class SignActivation(nn.Module):
+    """Binary activation: ste_sign of its input (replaces hardtanh/ReLU when binarized)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ste_sign(x)
+
+
+class BinaryLayer:
+    """Mixin for layers whose forward pass uses sign(latent weight).
+
+    ``weight`` holds the latent real weights; :attr:`binary_weight` is what the layer
+    computes with. Bias, if any, stays real: in hardware it folds into the neuron
+    threshold together with the batch norm that follows.
+    """
+
+    weight: nn.Parameter
+
+    @property
+    def binary_weight(self) -> torch.Tensor:
+        """The +-1 weights used in the forward pass (gradients reach ``weight`` by STE)."""
+        return ste_sign(self.weight)
+
+    @torch.no_grad()
+    def clip_weights_(self, clip_value: float = CLIP_VALUE) -> None:
+        """Clamp latent weights to [-clip, clip] so the STE keeps passing gradients."""
+        self.weight.clamp_(-clip_value, clip_value)
+
+
+class BinaryLinear(BinaryLayer, nn.Linear):
+    """Fully connected layer with +-1 weights."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.binary_weight, self.bias)
+
+
+class BinaryConv1d(BinaryLayer, nn.Conv1d):
+    """1-D convolution with +-1 weights."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, self.binary_weight, self.bias)
+
+
+class BinaryConv2d(BinaryLayer, nn.Conv2d):
+    """2-D convolution with +-1 weights."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, self.binary_weight, self.bias)
+
+
+def binary_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The binary layers of ``model`` as (qualified name, module), in registration order.
+
+    Registration order is forward order for the sequential networks of this project.
+    """
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, BinaryLayer)]
+
+
+def clip_binary_weights_(model: nn.Module, clip_value: float = CLIP_VALUE) -> None:
+    """Clip the latent weights of every binary layer of ``model`` in place."""
+    for _, module in binary_layers(model):
+        module.clip_weights_(clip_value)

@@ -1,0 +1,81 @@
+"""Validation of the training options, run before any data is touched.
+
+Every check raises :class:`~bnn_edge.errors.ConfigError`, which names the option, the
+value and what is allowed; the entry points print it as one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from bnn_edge.errors import BnnEdgeError, ConfigError
+from bnn_edge.models import BINARIZE_CHOICES, NETWORKS
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def group_choices(group: str) -> list[str]:
+    """The options of a Hydra config group, e.g. ``group_choices("model") == ["ecg", ...]``."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def check_cli_choices(argv: list[str], groups: tuple[str, ...] = ("model",)) -> None:
+    """Check ``group=choice`` arguments before Hydra composes (its own error is many lines).
+
+    Comma-separated sweep values are checked one by one; other sweep syntax is left to Hydra.
+    """
+    for arg in argv:
+        key, sep, value = arg.lstrip("+~").partition("=")
+        if not sep or key not in groups or any(c in value for c in "()[]{}*$"):
+            continue
+        allowed = group_choices(key)
+        for choice in value.split(","):
+            if choice not in allowed:
+                raise ConfigError(key, choice, f"one of {', '.join(allowed)}")
+
+
+def validate_train_config(cfg: DictConfig) -> None:
+    """Check the options shared by every task; data and trainer options are checked on build."""
+    if cfg.model.name not in NETWORKS:
+        raise ConfigError("model", cfg.model.name, f"one of {', '.join(sorted(NETWORKS))}")
+    if cfg.binarize not in BINARIZE_CHOICES:
+        raise ConfigError("binarize", cfg.binarize, f"one of {', '.join(BINARIZE_CHOICES)}")
+    if not is_int(cfg.aug) or cfg.aug < 1:
+        raise ConfigError("aug", cfg.aug, "an integer >= 1")
+    if not is_int(cfg.seed):
+        raise ConfigError("seed", cfg.seed, "an integer")
+    if not is_number(cfg.model.lr) or cfg.model.lr <= 0:
+        raise ConfigError("model.lr", cfg.model.lr, "a number > 0")
+    if not is_number(cfg.model.weight_decay) or cfg.model.weight_decay < 0:
+        raise ConfigError("model.weight_decay", cfg.model.weight_decay, "a number >= 0")
+    if not is_int(cfg.model.num_classes) or cfg.model.num_classes < 2:
+        raise ConfigError("model.num_classes", cfg.model.num_classes, "an integer >= 2")
+    epochs = cfg.trainer.get("max_epochs")
+    if epochs is not None and (not is_int(epochs) or (epochs < 1 and epochs != -1)):
+        raise ConfigError("trainer.max_epochs", epochs, "an integer >= 1 (or -1: no limit)")
+    ckpt = cfg.get("ckpt_path")
+    if ckpt not in (None, "last") and not Path(str(ckpt)).is_file():
+        raise ConfigError("ckpt_path", ckpt, "an existing checkpoint file, 'last' or null")
+
+
+def instantiate_checked(cfg: DictConfig, **kwargs):
+    """``hydra.utils.instantiate`` that lets the project's own errors through unwrapped."""
+    try:
+        return instantiate(cfg, **kwargs)
+    except InstantiationException as e:
+        cause = e.__cause__
+        if isinstance(cause, BnnEdgeError):
+            raise cause from None
+        raise

@@ -1,0 +1,1 @@
+"""Data modules of the three tasks and what they share (splits, cache)."""

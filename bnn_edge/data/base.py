@@ -1,0 +1,151 @@
+"""What every task's data module shares: k-fold splits, loaders and the ``data.json`` record.
+
+Split protocol (deterministic for a seed, stratified by class): a held-out **test**
+split of ``test_fraction`` of each class is set aside first and never changes with the
+fold; the remaining trials are dealt round-robin, class by class, into ``folds`` folds.
+Fold ``fold`` validates, the others train. So every fold of a cross-validation run is
+tested on the same held-out trials, and the k validation folds partition the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from bnn_edge.errors import ConfigError
+
+
+@dataclass
+class Arrays:
+    """A task's trials: signals ``x`` (n, ...), integer labels ``y`` (n,), and provenance."""
+
+    x: np.ndarray
+    y: np.ndarray
+    info: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Indices of the train, validation and test trials."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def kfold_split(labels: np.ndarray, folds: int, fold: int, test_fraction: float,
+                seed: int) -> Split:
+    """Stratified, deterministic held-out test split plus k folds (see module docstring)."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    train, val, test = [], [], []
+    for cls in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == cls))
+        n_test = int(round(test_fraction * len(idx)))
+        test.append(idx[:n_test])
+        rest = idx[n_test:]
+        in_val = (np.arange(len(rest)) % folds) == fold
+        val.append(rest[in_val])
+        train.append(rest[~in_val])
+    return Split(*(np.sort(np.concatenate(parts)) for parts in (train, val, test)))
+
+
+def check_split_options(folds, fold, test_fraction, batch_size, num_workers) -> None:
+    """Validate the options every data module shares; ConfigError names the bad one."""
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise ConfigError("data.folds", folds, "an integer >= 2")
+    if isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < folds:
+        raise ConfigError("data.fold", fold, f"an integer in [0, {folds - 1}] (data.folds={folds})")
+    if not isinstance(test_fraction, int | float) or not 0 <= test_fraction < 1:
+        raise ConfigError("data.test_fraction", test_fraction, "a number in [0, 1)")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError("data.batch_size", batch_size, "an integer >= 1")
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ConfigError("data.num_workers", num_workers, "an integer >= 0")
+
+
+class ArrayDataModule(L.LightningDataModule):
+    """A data module over in-memory arrays with the project's split protocol.
+
+    Subclasses implement :meth:`load` (build or read the trials, typically via the
+    cache) and :meth:`describe_source` (one line saying which data this is).
+    """
+
+    def __init__(self, folds: int = 5, fold: int = 0, test_fraction: float = 0.2,
+                 batch_size: int = 32, num_workers: int = 0, seed: int = 0):
+        super().__init__()
+        check_split_options(folds, fold, test_fraction, batch_size, num_workers)
+        self.folds, self.fold, self.test_fraction = folds, fold, test_fraction
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.arrays: Arrays | None = None
+        self.split: Split | None = None
+
+    @abstractmethod
+    def load(self) -> Arrays:
+        """Build or read every trial of the task."""
+
+    @abstractmethod
+    def describe_source(self) -> str:
+        """One line naming the data source, for the console and ``data.json``."""
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.arrays is not None:
+            return
+        self.arrays = self.load()
+        self.split = kfold_split(self.arrays.y, self.folds, self.fold, self.test_fraction,
+                                 self.seed)
+        x = torch.from_numpy(np.ascontiguousarray(self.arrays.x, dtype=np.float32))
+        y = torch.from_numpy(self.arrays.y.astype(np.int64))
+        self.datasets = {name: TensorDataset(x[idx], y[idx])
+                         for name, idx in vars(self.split).items()}
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.arrays.y.max()) + 1
+
+    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def summary(self) -> dict:
+        """What ``data.json`` records: source, sizes, class counts and the split."""
+        if self.arrays is None:
+            raise RuntimeError("call setup() before summary()")
+        y = self.arrays.y
+        classes, counts = np.unique(y, return_counts=True)
+        return {
+            "source": self.arrays.info.get("source"),
+            "description": self.describe_source(),
+            "n_trials": int(len(y)),
+            "input_shape": list(self.arrays.x.shape[1:]),
+            "class_counts": {str(int(c)): int(n) for c, n in zip(classes, counts, strict=True)},
+            "fold": self.fold,
+            "folds": self.folds,
+            "test_fraction": self.test_fraction,
+            "split_sizes": {name: int(len(idx)) for name, idx in vars(self.split).items()},
+            "seed": self.seed,
+            **{k: v for k, v in self.arrays.info.items() if k != "source"},
+        }
+
+    def write_summary(self, path: Path) -> dict:
+        """Write :meth:`summary` as JSON to ``path`` and return it."""
+        summary = self.summary()
+        Path(path).write_text(json.dumps(summary, indent=2) + "\n")
+        return summary

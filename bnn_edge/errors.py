@@ -1,0 +1,19 @@
+"""Errors the entry points turn into one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+
+class BnnEdgeError(Exception):
+    """Base class for user-facing errors (bad option, bad or missing data)."""
+
+
+class ConfigError(BnnEdgeError):
+    """A user-facing option has a value that is not allowed."""
+
+    def __init__(self, option: str, value, allowed: str):
+        self.option, self.value, self.allowed = option, value, allowed
+        super().__init__(f"{option}={value!r} is not allowed: expected {allowed}")
+
+
+class DataError(BnnEdgeError):
+    """Data files are missing, unreadable or not what the task expects; names the file."""

@@ -1,0 +1,33 @@
+"""Shared fixtures: a per-session cache of generated data, runs written under tmp paths."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One data cache for the whole session, so each synthetic set is generated once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, cache_dir, tmp_path):
+    """Never touch the user's cache or the repository's logs/ from a test."""
+    monkeypatch.setenv("BNN_EDGE_CACHE", str(cache_dir))
+    monkeypatch.setenv("BNN_EDGE_LOG_DIR", str(tmp_path / "logs"))
+
+
+def run_cli(module: str, *args: str, env: dict | None = None, timeout: int = 600):
+    """Run ``python -m module args`` from the repository root; return the CompletedProcess."""
+    import subprocess
+
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
