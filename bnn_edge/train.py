@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import warnings
 from pathlib import Path
 
 import hydra
@@ -12,9 +11,6 @@ from omegaconf import DictConfig
 
 from bnn_edge.config import CONF_DIR, check_cli_choices
 from bnn_edge.errors import BnnEdgeError
-
-# lightning's pytree helper trips a deprecation in newer torch; nothing a user can act on
-warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 
 def fail(error: BnnEdgeError, run_dir: str | None = None) -> None:
