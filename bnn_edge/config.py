@@ -70,12 +70,17 @@ def validate_train_config(cfg: DictConfig) -> None:
         raise ConfigError("ckpt_path", ckpt, "an existing checkpoint file, 'last' or null")
 
 
-def instantiate_checked(cfg: DictConfig, **kwargs):
-    """``hydra.utils.instantiate`` that lets the project's own errors through unwrapped."""
+def instantiate_checked(cfg: DictConfig, option: str, **kwargs):
+    """``hydra.utils.instantiate`` whose failures become one line naming the config ``option``.
+
+    The project's own errors pass through unchanged; anything else the target raises
+    (e.g. Lightning rejecting ``trainer.accelerator=tpu``) becomes a BnnEdgeError.
+    """
     try:
         return instantiate(cfg, **kwargs)
     except InstantiationException as e:
         cause = e.__cause__
         if isinstance(cause, BnnEdgeError):
             raise cause from None
-        raise
+        reason = str(cause or e).strip().splitlines()[0]
+        raise BnnEdgeError(f"{option}: {type(cause or e).__name__}: {reason}") from e

@@ -19,9 +19,10 @@ def _metric(metrics: dict, name: str) -> float | None:
     return None if value is None else float(value)
 
 
-def instantiate_group(group: DictConfig | None) -> list:
+def instantiate_group(group: DictConfig | None, option: str) -> list:
     """Instantiate every entry of a callbacks/logger group; ``name=null`` switches one off."""
-    return [instantiate_checked(c) for c in (group or {}).values() if c is not None]
+    return [instantiate_checked(c, f"{option}.{name}") for name, c in (group or {}).items()
+            if c is not None]
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
@@ -41,10 +42,10 @@ def train(cfg: DictConfig, echo=print) -> dict:
     t0 = time.perf_counter()
     validate_train_config(cfg)
     out = Path(cfg.paths.output_dir)
-    datamodule = instantiate_checked(cfg.data)
-    callbacks = instantiate_group(cfg.get("callbacks"))
-    loggers = instantiate_group(cfg.get("logger"))
-    trainer: L.Trainer = instantiate_checked(cfg.trainer, callbacks=callbacks,
+    datamodule = instantiate_checked(cfg.data, "data")
+    callbacks = instantiate_group(cfg.get("callbacks"), "callbacks")
+    loggers = instantiate_group(cfg.get("logger"), "logger")
+    trainer: L.Trainer = instantiate_checked(cfg.trainer, "trainer", callbacks=callbacks,
                                              logger=loggers or False)
 
     out.mkdir(parents=True, exist_ok=True)

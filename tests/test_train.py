@@ -88,6 +88,13 @@ def test_bad_options_fail_before_any_data(args, option, cache_dir, tmp_path):
     assert not run_dir.exists()  # no empty run directory left behind
 
 
+def test_lightning_rejection_is_one_line(tmp_path):
+    proc = run_cli("bnn_edge.train", "trainer.precision=7", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 2
+    err = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("error: trainer: ValueError: Precision 7")
+
+
 def test_training_beats_chance_on_learnable_data(tmp_path):
     """400 synthetic trials, LA-RA reversals: the real-weight net clearly learns the task."""
     cfg = compose_train("model=ecg", "binarize=none", "aug=1", "data.n_trials=400",
