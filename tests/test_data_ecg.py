@@ -52,6 +52,20 @@ def test_kfold_split_is_deterministic_per_seed():
     assert not np.array_equal(a.test, c.test)
 
 
+def test_kfold_split_keeps_groups_whole():
+    groups = np.repeat(np.arange(20), 6)  # 20 subjects, 6 trials each
+    y = np.tile([0, 1], 60)
+    splits = [kfold_split(y, folds=4, fold=k, test_fraction=0.2, seed=3, groups=groups)
+              for k in range(4)]
+    for s in splits:
+        parts = [set(groups[idx]) for idx in (s.train, s.val, s.test)]
+        assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
+        assert len(s.train) + len(s.val) + len(s.test) == 120
+        assert len(parts[2]) == 4 and len(parts[1]) == 4  # 4 test subjects, 16 dealt into 4 folds
+    assert all(np.array_equal(s.test, splits[0].test) for s in splits)
+    assert len(set().union(*(set(groups[s.val]) for s in splits))) == 16
+
+
 def test_synthetic_set_shape_labels_and_physiology(small_module):
     dm = small_module
     x, y = dm.arrays.x, dm.arrays.y

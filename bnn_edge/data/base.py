@@ -5,6 +5,9 @@ split of ``test_fraction`` of each class is set aside first and never changes wi
 fold; the remaining trials are dealt round-robin, class by class, into ``folds`` folds.
 Fold ``fold`` validates, the others train. So every fold of a cross-validation run is
 tested on the same held-out trials, and the k validation folds partition the rest.
+
+With ``groups`` (a subject or patient id per trial) whole groups are dealt instead of
+trials, so no group is in two of train, validation and test.
 """
 
 from __future__ import annotations
@@ -24,11 +27,15 @@ from bnn_edge.errors import ConfigError
 
 @dataclass
 class Arrays:
-    """A task's trials: signals ``x`` (n, ...), integer labels ``y`` (n,), and provenance."""
+    """A task's trials: signals ``x`` (n, ...), integer labels ``y`` (n,), and provenance.
+
+    ``groups`` (n,), when set, makes the split keep each group (subject, patient) whole.
+    """
 
     x: np.ndarray
     y: np.ndarray
     info: dict = field(default_factory=dict)
+    groups: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -41,10 +48,23 @@ class Split:
 
 
 def kfold_split(labels: np.ndarray, folds: int, fold: int, test_fraction: float,
-                seed: int) -> Split:
-    """Stratified, deterministic held-out test split plus k folds (see module docstring)."""
+                seed: int, groups: np.ndarray | None = None) -> Split:
+    """Deterministic held-out test split plus k folds (see module docstring).
+
+    Stratified by class without ``groups``; with ``groups``, whole groups are dealt.
+    """
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
+    if groups is not None:
+        groups = np.asarray(groups)
+        ids = rng.permutation(np.unique(groups))
+        n_test = int(round(test_fraction * len(ids)))
+        fold_of = np.full(len(ids), -1)
+        fold_of[n_test:] = np.arange(len(ids) - n_test) % folds
+        group_fold = dict(zip(ids.tolist(), fold_of.tolist(), strict=True))
+        trial_fold = np.array([group_fold[g] for g in groups.tolist()])
+        return Split(np.flatnonzero((trial_fold >= 0) & (trial_fold != fold)),
+                     np.flatnonzero(trial_fold == fold), np.flatnonzero(trial_fold < 0))
     train, val, test = [], [], []
     for cls in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == cls))
@@ -100,7 +120,7 @@ class ArrayDataModule(L.LightningDataModule):
             return
         self.arrays = self.load()
         self.split = kfold_split(self.arrays.y, self.folds, self.fold, self.test_fraction,
-                                 self.seed)
+                                 self.seed, groups=self.arrays.groups)
         x = torch.from_numpy(np.ascontiguousarray(self.arrays.x, dtype=np.float32))
         y = torch.from_numpy(self.arrays.y.astype(np.int64))
         self.datasets = {name: TensorDataset(x[idx], y[idx])
