@@ -46,14 +46,31 @@ def check_cli_choices(argv: list[str], groups: tuple[str, ...] = ("model",)) -> 
                 raise ConfigError(key, choice, f"one of {', '.join(allowed)}")
 
 
-def validate_train_config(cfg: DictConfig) -> None:
-    """Check the options shared by every task; data and trainer options are checked on build."""
+def validate_variant(cfg: DictConfig) -> None:
+    """Check ``model``, ``binarize`` and ``aug``, which every network-building entry point needs."""
     if cfg.model.name not in NETWORKS:
         raise ConfigError("model", cfg.model.name, f"one of {', '.join(sorted(NETWORKS))}")
     if cfg.binarize not in BINARIZE_CHOICES:
         raise ConfigError("binarize", cfg.binarize, f"one of {', '.join(BINARIZE_CHOICES)}")
     if not is_int(cfg.aug) or cfg.aug < 1:
         raise ConfigError("aug", cfg.aug, "an integer >= 1")
+
+
+def require_choice(option: str, value, choices) -> None:
+    """ConfigError unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ConfigError(option, value, f"one of {', '.join(map(str, choices))}")
+
+
+def require_int(option: str, value, minimum: int) -> None:
+    """ConfigError unless ``value`` is an integer >= ``minimum``."""
+    if not is_int(value) or value < minimum:
+        raise ConfigError(option, value, f"an integer >= {minimum}")
+
+
+def validate_train_config(cfg: DictConfig) -> None:
+    """Check the options shared by every task; data and trainer options are checked on build."""
+    validate_variant(cfg)
     if not is_int(cfg.seed):
         raise ConfigError("seed", cfg.seed, "an integer")
     if not is_number(cfg.model.lr) or cfg.model.lr <= 0:

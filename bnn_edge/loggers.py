@@ -1,4 +1,4 @@
-"""A CSV logger that keeps the rows of an interrupted run when training resumes."""
+"""A CSV logger for run directories: metrics.csv at the top, continued when training resumes."""
 
 from __future__ import annotations
 
@@ -7,15 +7,25 @@ import os
 
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 
-class _AppendingWriter(ExperimentWriter):
-    """Lightning's writer deletes an existing metrics.csv; this one continues it."""
+class _RunDirWriter(ExperimentWriter):
+    """Lightning's writer warns about (and deletes) an existing metrics.csv; in a run
+    directory other files are expected, and a resumed run continues the file instead."""
+
+    def __init__(self, log_dir: str, append: bool):
+        self._append = append
+        super().__init__(log_dir)
 
     def _check_log_dir_exists(self) -> None:
-        if os.path.isfile(self.metrics_file_path):
+        if not os.path.isfile(self.metrics_file_path):
+            return
+        if self._append:
             with open(self.metrics_file_path, newline="") as f:
                 self.metrics_keys = sorted(next(csv.reader(f), []))
+        else:
+            os.remove(self.metrics_file_path)
 
 
 class ResumableCSVLogger(CSVLogger):
@@ -31,8 +41,9 @@ class ResumableCSVLogger(CSVLogger):
         self.append = append
 
     @property
+    @rank_zero_experiment
     def experiment(self) -> ExperimentWriter:
-        if self._experiment is None and self.append:
+        if self._experiment is None:
             os.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = _AppendingWriter(log_dir=self.log_dir)
-        return super().experiment
+            self._experiment = _RunDirWriter(self.log_dir, self.append)
+        return self._experiment

@@ -1,0 +1,156 @@
+"""Binary layers as packed bits: batch norm and sign folded into thresholds, XNOR-popcount.
+
+For a binary layer with n inputs, weights w and inputs x in {-1, +1}, the +-1 dot product
+is ``d = 2 * popcount(XNOR(w, x)) - n = n - 2 * popcount(w XOR x)`` on bits where 1 means +1.
+
+- A hidden layer (binary layer, optional bias, optional batch norm, then sign) outputs +1
+  iff ``d >= threshold`` (``flip`` false) or iff ``d <= threshold`` (``flip`` true, where
+  the batch-norm scale is negative). Thresholds are found by evaluating the PyTorch layers
+  on every reachable d (n, n-2, ..., -n) in float32, so the rule reproduces the PyTorch
+  model's bits exactly, rounding included.
+- The last layer outputs real scores ``scale * d + offset`` (bias and batch norm folded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from bnn_edge.binarize import BinaryLayer, SignActivation, binary_sign
+
+
+@dataclass
+class FoldedLayer:
+    """A binary FC layer in export form (see the module docstring for the rule)."""
+
+    name: str
+    in_features: int
+    out_features: int
+    weight_bits: np.ndarray  # uint8 (out, ceil(in / 8)), bitorder little, 1 = +1
+    threshold: np.ndarray | None = None  # float64 (out,), hidden layers
+    flip: np.ndarray | None = None  # bool (out,), hidden layers
+    scale: np.ndarray | None = None  # float32 (out,), last layer
+    offset: np.ndarray | None = None  # float32 (out,), last layer
+
+    @property
+    def is_last(self) -> bool:
+        return self.scale is not None
+
+
+def pack_pm1(x: np.ndarray) -> np.ndarray:
+    """Pack +-1 values along the last axis into uint8 bytes (little bit order, 1 = +1)."""
+    return np.packbits(np.asarray(x) > 0, axis=-1, bitorder="little")
+
+
+def _as_words(packed: np.ndarray) -> np.ndarray:
+    """View packed bytes as little-endian uint64 words (zero-padded to a multiple of 8)."""
+    pad = (-packed.shape[-1]) % 8
+    if pad:
+        packed = np.concatenate([packed, np.zeros((*packed.shape[:-1], pad), np.uint8)], -1)
+    return np.ascontiguousarray(packed).view("<u8")
+
+
+def packed_dot(x_bits: np.ndarray, w_bits: np.ndarray, n: int, chunk: int = 256) -> np.ndarray:
+    """d = n - 2 * popcount(x XOR w) for packed inputs (N, B) and weights (M, B) -> (N, M)."""
+    xw, ww = _as_words(x_bits), _as_words(w_bits)
+    out = np.empty((xw.shape[0], ww.shape[0]), dtype=np.int64)
+    for start in range(0, ww.shape[0], chunk):
+        block = ww[start:start + chunk]
+        mismatches = np.bitwise_count(xw[:, None, :] ^ block[None, :, :]).sum(-1, dtype=np.int64)
+        out[:, start:start + chunk] = n - 2 * mismatches
+    return out
+
+
+def packed_forward(layers: list[FoldedLayer], x: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Run folded layers on +-1 inputs (N, in): the hidden +-1 outputs and the final scores."""
+    bits = pack_pm1(x)
+    hidden = []
+    for layer in layers:
+        d = packed_dot(bits, layer.weight_bits, layer.in_features)
+        if layer.is_last:
+            return hidden, (layer.scale * d.astype(np.float32) + layer.offset).astype(np.float32)
+        on = np.where(layer.flip, d <= layer.threshold, d >= layer.threshold)
+        out = np.where(on, 1, -1).astype(np.int8)
+        hidden.append(out)
+        bits = pack_pm1(out)
+    raise ValueError("the last folded layer must produce scores (scale and offset)")
+
+
+def _segments(classifier: nn.Sequential):
+    """Yield (name, binary linear, modules after it up to the next binary layer)."""
+    mods = list(classifier.named_children())
+    idx = [i for i, (_, m) in enumerate(mods) if isinstance(m, BinaryLayer)]
+    for k, i in enumerate(idx):
+        end = idx[k + 1] if k + 1 < len(idx) else len(mods)
+        yield mods[i][0], mods[i][1], [m for _, m in mods[i + 1:end]]
+
+
+@torch.no_grad()
+def fold_classifier(classifier: nn.Sequential, prefix: str = "classifier") -> list[FoldedLayer]:
+    """Fold the binary FC layers of a classifier (eval-mode batch norm) into export form.
+
+    The classifier's modules are visited in order; between two binary linear layers only
+    batch norm, dropout (identity at inference) and one sign activation may stand. The
+    last binary layer must end the classifier (batch norm allowed), producing scores.
+    """
+    was_training = classifier.training
+    classifier.eval()
+    try:
+        segments = list(_segments(classifier))
+        if not segments:
+            raise ValueError("the classifier has no binary layers")
+        layers = []
+        for k, (name, linear, after) in enumerate(segments):
+            if not isinstance(linear, nn.Linear):
+                raise ValueError(f"{prefix}.{name}: only binary linear layers can be folded")
+            post = [m for m in after if not isinstance(m, nn.Dropout)]
+            has_sign = any(isinstance(m, SignActivation) for m in post)
+            last = k == len(segments) - 1
+            if last == has_sign or any(not isinstance(m, nn.BatchNorm1d | SignActivation)
+                                       for m in post):
+                raise ValueError(f"{prefix}.{name}: expected [batch norm] + sign between "
+                                 f"binary layers and [batch norm] after the last one")
+            norm = next((m for m in post if isinstance(m, nn.BatchNorm1d)), nn.Identity())
+            n, m = linear.in_features, linear.out_features
+            bias = linear.bias if linear.bias is not None else torch.zeros(m)
+            w = binary_sign(linear.weight).cpu().numpy()
+            layer = FoldedLayer(f"{prefix}.{name}", n, m, pack_pm1(w))
+            if last:
+                if isinstance(norm, nn.BatchNorm1d):
+                    inv = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+                    layer.scale = inv.cpu().numpy().astype(np.float32)
+                    layer.offset = ((bias - norm.running_mean) * inv + norm.bias).cpu().numpy()
+                else:
+                    layer.scale = np.ones(m, np.float32)
+                    layer.offset = bias.cpu().numpy()
+                layer.offset = layer.offset.astype(np.float32)
+            else:
+                layer.threshold, layer.flip = _thresholds(norm, bias, n)
+            layers.append(layer)
+        return layers
+    finally:
+        classifier.train(was_training)
+
+
+def _thresholds(norm: nn.Module, bias: torch.Tensor, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact per-neuron thresholds: evaluate sign(norm(d + bias)) for every reachable d."""
+    d = torch.arange(-n, n + 1, 2, dtype=torch.float32)  # ascending
+    on = (norm(d[:, None] + bias[None, :]) >= 0).cpu().numpy()  # (len(d), out)
+    d = d.numpy().astype(np.float64)
+    threshold = np.empty(on.shape[1])
+    flip = np.zeros(on.shape[1], dtype=bool)
+    for j in range(on.shape[1]):
+        col = on[:, j]
+        if col.all() or not col.any():  # constant output: always or never +1
+            threshold[j] = -(n + 1) if col.all() else n + 1
+        elif np.all(np.diff(col.astype(np.int8)) >= 0):  # off ... off on ... on
+            threshold[j] = d[np.argmax(col)]
+        elif np.all(np.diff(col.astype(np.int8)) <= 0):  # on ... on off ... off
+            flip[j] = True
+            threshold[j] = d[len(col) - 1 - np.argmax(col[::-1])]
+        else:
+            raise ValueError(f"neuron {j}: sign(batch norm) is not monotonic in d")
+    return threshold, flip

@@ -1,0 +1,93 @@
+"""Memory accounting (Table IV) and array mapping."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from bnn_edge.hardware.memory import array_mapping, memory_report
+from bnn_edge.models import build_network
+from tests.conftest import run_cli
+
+ECG_CONV = 37_760 + 160  # conv weights + biases
+ECG_FC = 386_627  # FC weights + biases (Table II)
+ECG_NORM_FEATURES = 12 * 2 + 5 * 32 * 2  # input and conv batch norms
+ECG_NORM_CLASSIFIER = 75 * 2 + 2 * 2
+
+
+def test_ecg_classifier_row():
+    r = memory_report("ecg", "classifier", 1)
+    assert r["total_params"] == ECG_CONV + ECG_FC + ECG_NORM_FEATURES + ECG_NORM_CLASSIFIER
+    assert r["classifier_params"] == ECG_FC + ECG_NORM_CLASSIFIER
+    assert r["binary_params"] == ECG_FC
+    assert r["folded_norm_params"] == ECG_NORM_CLASSIFIER
+    assert r["bytes_fp32"] == 4 * r["total_params"] and r["bytes_int8"] == r["total_params"]
+    real = ECG_CONV + ECG_NORM_FEATURES
+    assert r["bytes_mixed_fp32"] == math.ceil(4 * real + ECG_FC / 8)
+    assert r["bytes_mixed_int8"] == math.ceil(real + ECG_FC / 8)
+    assert r["saving_vs_fp32_pct"] == round(100 * (1 - r["bytes_mixed_fp32"] / r["bytes_fp32"]), 2)
+    assert (r["saving_vs_fp32_pct"], r["saving_vs_int8_pct"]) == (88.16, 79.63)
+    assert r["threshold_bytes"] == (75 + 2 * 2) * 4
+
+
+def test_ecg_variants_and_aug():
+    none = memory_report("ecg", "none", 1)
+    assert none["binary_params"] == 0 and none["saving_vs_fp32_pct"] == 0.0
+    full = memory_report("ecg", "full", 1)
+    assert full["binary_params"] == ECG_CONV + ECG_FC
+    # only the input batch norm stays real: every other batch norm follows a binary layer
+    assert full["bytes_mixed_fp32"] == math.ceil(4 * 24 + (ECG_CONV + ECG_FC) / 8)
+    aug2 = memory_report("ecg", "classifier", 2)
+    assert aug2["classifier_params"] == 161 * 64 * 75 + 75 + 75 * 2 + 2 + ECG_NORM_CLASSIFIER
+    assert aug2["total_params"] == memory_report("ecg", "none", 2)["total_params"]
+
+
+def test_layer_rows_add_up():
+    r = memory_report("ecg", "classifier", 1)
+    assert sum(row["params"] for row in r["layers"]) == r["configured_params"]
+    binary_rows = [row for row in r["layers"] if row["binary"]]
+    assert [row["name"] for row in binary_rows] == ["classifier.3", "classifier.7"]
+    assert all(row["bits_mixed_fp32"] == 1 for row in binary_rows)
+
+
+@pytest.mark.parametrize("size", [32, 64, 16])
+def test_array_mapping(size):
+    net = build_network("ecg", "full", 1)
+    mapping = {m.name: m for m in array_mapping(net, size)}
+    fc = mapping["classifier.2"]  # full: flatten, dropout, binary linear
+    assert (fc.rows, fc.cols) == (5152, 75)
+    assert fc.arrays == math.ceil(5152 / size) * math.ceil(75 / size)
+    assert fc.devices == 2 * 5152 * 75 and fc.sense_amplifiers == fc.arrays * size
+    conv2 = mapping["features.6"]  # 32 channels x 11 taps of fan-in, 32 outputs
+    assert (conv2.rows, conv2.cols) == (32 * 11, 32)
+    assert conv2.arrays == math.ceil(352 / size) * math.ceil(32 / size)
+    assert 0 < fc.utilization <= 1
+
+
+def test_ecg_classifier_needs_486_arrays():
+    r = memory_report("ecg", "classifier", 1)
+    assert r["arrays"]["total_arrays"] == 161 * 3 + 3 * 1
+    assert r["arrays"]["total_devices"] == 2 * (5152 * 75 + 75 * 2)
+
+
+def test_cli_json_and_table():
+    proc = run_cli("bnn_edge.memory", "model=ecg", "binarize=classifier", "format=json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    for key in ("total_params", "classifier_params", "binary_params", "bytes_fp32",
+                "bytes_int8", "bytes_mixed_fp32", "bytes_mixed_int8", "saving_vs_fp32_pct",
+                "saving_vs_int8_pct", "layers", "arrays"):
+        assert key in report
+    assert report["saving_vs_fp32_pct"] == 88.16
+    table = run_cli("bnn_edge.memory", "model=ecg", "binarize=classifier")
+    assert table.returncode == 0
+    assert "saving vs 32 bit / vs 8 bit" in table.stdout and "88.2% / 79.6%" in table.stdout
+
+
+def test_cli_rejects_bad_options():
+    proc = run_cli("bnn_edge.memory", "model=ecg", "format=xml")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("error: format='xml' is not allowed: "
+                                   "expected one of table, json")
