@@ -28,6 +28,7 @@ test-all: $(STAMP)
 ## bench: training throughput table (benchmarks/)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.train_throughput
+	$(BIN)/python -m benchmarks.packed
 
 lint: $(STAMP)
 	$(BIN)/ruff check bnn_edge tests benchmarks

@@ -53,15 +53,17 @@ def _as_words(packed: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(packed).view("<u8")
 
 
-def packed_dot(x_bits: np.ndarray, w_bits: np.ndarray, n: int, chunk: int = 256) -> np.ndarray:
-    """d = n - 2 * popcount(x XOR w) for packed inputs (N, B) and weights (M, B) -> (N, M)."""
+def packed_dot(x_bits: np.ndarray, w_bits: np.ndarray, n: int) -> np.ndarray:
+    """d = n - 2 * popcount(x XOR w) for packed inputs (N, B) and weights (M, B) -> (N, M).
+
+    One 64-bit word position at a time: XOR of every input with every weight row, popcount,
+    accumulate, so the working set stays (N, M) whatever the width.
+    """
     xw, ww = _as_words(x_bits), _as_words(w_bits)
-    out = np.empty((xw.shape[0], ww.shape[0]), dtype=np.int64)
-    for start in range(0, ww.shape[0], chunk):
-        block = ww[start:start + chunk]
-        mismatches = np.bitwise_count(xw[:, None, :] ^ block[None, :, :]).sum(-1, dtype=np.int64)
-        out[:, start:start + chunk] = n - 2 * mismatches
-    return out
+    mismatches = np.zeros((xw.shape[0], ww.shape[0]), dtype=np.int64)
+    for k in range(xw.shape[1]):
+        mismatches += np.bitwise_count(np.bitwise_xor.outer(xw[:, k], ww[:, k]))
+    return n - 2 * mismatches
 
 
 def packed_forward(layers: list[FoldedLayer], x: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
