@@ -10,12 +10,28 @@ from pathlib import Path
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from bnn_edge.errors import BnnEdgeError, ConfigError
 from bnn_edge.models import BINARIZE_CHOICES, NETWORKS
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def run_group() -> str:
+    """The multirun's folder name (shared by its jobs), else the run's own folder name."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return "interactive"
+    hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN:
+        return Path(hc.sweep.dir).name
+    return Path(hc.runtime.output_dir).name
+
+
+OmegaConf.register_new_resolver("run_group", run_group, replace=True)
 
 
 def is_int(value) -> bool:
