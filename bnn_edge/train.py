@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -27,14 +28,36 @@ def discard_empty_run_dir(run_dir: Path) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def record_failure(run_dir: Path, error: BaseException) -> None:
+    """Mark a run as failed in its results.json, so the report lists it and averages nothing."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}"
+    (run_dir / "results.json").write_text(json.dumps({"status": "failed", "error": reason},
+                                                     indent=2) + "\n")
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def _main(cfg: DictConfig) -> float | None:
     from bnn_edge.training import summary_line, train
 
     try:
         results = train(cfg)
-    except BnnEdgeError as e:
-        fail(e, cfg.paths.output_dir)
+    except Exception as e:
+        if not in_multirun():
+            if isinstance(e, BnnEdgeError):
+                fail(e, cfg.paths.output_dir)
+            raise
+        # one failed job of a sweep must not stop the others: record it and go on
+        record_failure(Path(cfg.paths.output_dir), e)
+        print(f"error: job in {cfg.paths.output_dir} failed: {e}", file=sys.stderr)
+        return None
     print(summary_line(results))
     return results["val_acc"]
 
