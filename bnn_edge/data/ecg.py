@@ -5,6 +5,8 @@ The default source, ``synthetic``, draws 10 s, 8-lead ECGs at 500 Hz from the
 ``deepfake-ecg`` GAN generator (Thambawita et al., 2021, trained on real ECGs), derives
 the four remaining limb leads, resamples to 250 Hz, cuts one random 3 s window (750
 samples) per ECG and applies an electrode reversal to half of the trials (label 1).
+The file sources ``ptbxl``, ``challenge`` and ``wfdb`` (real 12-lead recordings) live in
+:mod:`bnn_edge.data.ecg_sources` and share this module's resampling and reversal.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from __future__ import annotations
 import importlib.resources
 import time
 from collections import Counter
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.signal import resample_poly
+from torch.utils.data import TensorDataset
 
 from bnn_edge.data.base import ArrayDataModule, Arrays
 from bnn_edge.data.cache import cache_key, default_cache_dir, load_arrays, save_arrays_atomic
@@ -25,7 +29,8 @@ from bnn_edge.errors import ConfigError, DataError
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 FS = 250
 WINDOW = 750
-SOURCES = ("synthetic",)
+SOURCES = ("synthetic", "ptbxl", "challenge", "wfdb")
+SPLITS = ("random", "strat_fold")
 
 _I, _II, _III, _AVR, _AVL, _AVF = range(6)
 # Limb-electrode reversals as (permutation, sign): new[k] = sign[k] * x[perm[k]].
@@ -135,24 +140,26 @@ def generate_deepfake_ecgs(n: int, seed: int, batch_size: int = 50,
     return out
 
 
-def make_inversion_task(ecgs: np.ndarray, fs_in: int, rng: np.random.Generator,
-                        swaps: list[str], inverted_fraction: float,
-                        window: int = WINDOW, fs: int = FS) -> Arrays:
-    """Resample ECGs to ``fs``, cut one random window each, reverse electrodes on a fraction.
+def resample_to(sig: np.ndarray, fs_in: float, fs: int = FS,
+                padtype: str = "constant") -> np.ndarray:
+    """Resample signals (..., T) sampled at ``fs_in`` Hz to ``fs`` Hz (polyphase), as float32.
 
-    Exactly ``round(inverted_fraction * n)`` trials, chosen at random, are reversed
-    (label 1), each with a swap drawn uniformly from ``swaps``.
+    ``fs_in`` may be fractional (e.g. 1000/3 Hz); the ratio is taken as an exact fraction.
+    ``padtype`` is scipy's assumption about the signal beyond its ends.
     """
-    from math import gcd
+    ratio = Fraction(fs) / Fraction(fs_in).limit_denominator(10_000)
+    return resample_poly(sig, ratio.numerator, ratio.denominator, axis=-1,
+                         padtype=padtype).astype(np.float32)
 
-    g = gcd(fs, fs_in)
-    sig = resample_poly(ecgs, fs // g, fs_in // g, axis=-1).astype(np.float32)
-    n, _, length = sig.shape
-    if length < window:
-        raise DataError(f"records of {length} samples at {fs} Hz are shorter than the "
-                        f"{window}-sample window")
-    starts = rng.integers(0, length - window + 1, size=n)
-    x = np.stack([sig[i, :, s:s + window] for i, s in enumerate(starts)])
+
+def reverse_fraction(x: np.ndarray, rng: np.random.Generator, swaps: list[str],
+                     inverted_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Reverse electrodes in place on ``round(inverted_fraction * n)`` random trials of ``x``.
+
+    Each reversed trial (label 1) gets a swap drawn uniformly from ``swaps``. Returns the
+    labels and each trial's swap index (-1: not reversed).
+    """
+    n = len(x)
     y = np.zeros(n, dtype=np.int64)
     inverted = rng.permutation(n)[: int(round(inverted_fraction * n))]
     y[inverted] = 1
@@ -161,20 +168,45 @@ def make_inversion_task(ecgs: np.ndarray, fs_in: int, rng: np.random.Generator,
     for k, swap in enumerate(swaps):
         idx = np.flatnonzero(swap_of == k)
         x[idx] = reverse_electrodes(x[idx], swap)
+    return y, swap_of
+
+
+def make_inversion_task(ecgs: np.ndarray, fs_in: int, rng: np.random.Generator,
+                        swaps: list[str], inverted_fraction: float,
+                        window: int = WINDOW, fs: int = FS) -> Arrays:
+    """Resample ECGs to ``fs``, cut one random window each, reverse electrodes on a fraction.
+
+    Exactly ``round(inverted_fraction * n)`` trials, chosen at random, are reversed
+    (label 1), each with a swap drawn uniformly from ``swaps``.
+    """
+    sig = resample_to(ecgs, fs_in, fs)
+    n, _, length = sig.shape
+    if length < window:
+        raise DataError(f"records of {length} samples at {fs} Hz are shorter than the "
+                        f"{window}-sample window")
+    starts = rng.integers(0, length - window + 1, size=n)
+    x = np.stack([sig[i, :, s:s + window] for i, s in enumerate(starts)])
+    y, swap_of = reverse_fraction(x, rng, swaps, inverted_fraction)
     return Arrays(x=x, y=y, info={"swap_index": swap_of})
 
 
 class ECGDataModule(ArrayDataModule):
     """12-lead ECG electrode-inversion trials (3 s, 250 Hz), label 1 = reversed electrodes.
 
-    Sources: ``synthetic`` (default, offline: deepfake-ecg GAN). Generated sets are cached
-    under :func:`~bnn_edge.data.cache.default_cache_dir` keyed by every setting that
-    changes them, so a second run with the same settings starts in under a second.
+    Sources: ``synthetic`` (default, offline: deepfake-ecg GAN), ``ptbxl`` (a PTB-XL copy),
+    ``challenge`` (the competition's .npy files, labels kept) and ``wfdb`` (any folder of
+    12-lead WFDB records); see :mod:`bnn_edge.data.ecg_sources` and docs/ecg_data.md.
+    Built sets are cached under :func:`~bnn_edge.data.cache.default_cache_dir` keyed by every
+    setting that changes them (and, for files, their paths, sizes and modification times),
+    so a second run with the same settings starts in about a second.
     """
 
     def __init__(self, source: str = "synthetic", n_trials: int = 1000,
                  swaps: list[str] | tuple[str, ...] = ("LA-RA",), inverted_fraction: float = 0.5,
-                 cache_dir: str | None = None, progress: bool = True, **split_options):
+                 root: str | None = None, sampling: int = 500, windows_per_record: int = 1,
+                 max_records: int | None = None, exclude_electrode_problems: bool = True,
+                 split: str = "random", cache_dir: str | None = None, progress: bool = True,
+                 **split_options):
         super().__init__(**split_options)
         if source not in SOURCES:
             raise ConfigError("data.source", source, f"one of {', '.join(SOURCES)}")
@@ -192,23 +224,102 @@ class ECGDataModule(ArrayDataModule):
             raise ConfigError("data.swaps", swaps, "at least one electrode swap")
         if not isinstance(inverted_fraction, int | float) or not 0 < inverted_fraction < 1:
             raise ConfigError("data.inverted_fraction", inverted_fraction, "a number in (0, 1)")
+        self._check_real_options(source, root, sampling, windows_per_record, max_records,
+                                 exclude_electrode_problems, split)
         self.source, self.n_trials, self.swaps = source, n_trials, swaps
         self.inverted_fraction = float(inverted_fraction)
+        self.windows_per_record, self.max_records = windows_per_record, max_records
+        self.split_by = split
         self.cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
         self.progress = progress
+        self.reader = None
+        # per trial, for file sources: PTB-XL strat_fold (-1: none) and swap index (-1: none)
+        self.strat_fold: np.ndarray | None = None
+        self.swap_index: np.ndarray | None = None
+        if source != "synthetic":
+            from bnn_edge.data import ecg_sources as src
+
+            path = Path(str(root)).expanduser().resolve()
+            if source == "ptbxl":
+                self.reader = src.PTBXLSource(path, sampling, exclude_electrode_problems,
+                                              max_records)
+            elif source == "challenge":
+                self.reader = src.ChallengeSource(path, max_records, windows_per_record)
+            else:
+                self.reader = src.WFDBSource(path, max_records)
+
+    def _check_real_options(self, source, root, sampling, windows_per_record, max_records,
+                            exclude_electrode_problems, split) -> None:
+        """Validate the options of the file sources (ConfigError names the option)."""
+        def is_int(v):
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        if source != "synthetic" and (root is None or not str(root).strip()):
+            expected = {"ptbxl": "the PTB-XL folder (ptbxl_database.csv, records500/)",
+                        "challenge": "the folder holding input_training.npy and "
+                                     "output_training.npy",
+                        "wfdb": "a folder of 12-lead WFDB records"}[source]
+            raise ConfigError("data.root", root, f"{expected} with data.source={source}")
+        if sampling not in (500, 100) or isinstance(sampling, bool):
+            raise ConfigError("data.sampling", sampling,
+                              "500 or 100 (which PTB-XL records to read)")
+        if not is_int(windows_per_record) or windows_per_record < 1:
+            raise ConfigError("data.windows_per_record", windows_per_record, "an integer >= 1")
+        if source == "ptbxl" and windows_per_record * WINDOW > 10 * FS:
+            raise ConfigError("data.windows_per_record", windows_per_record,
+                              "at most 3 with data.source=ptbxl (10 s records, 3 s windows)")
+        if max_records is not None and (not is_int(max_records) or max_records < 1):
+            raise ConfigError("data.max_records", max_records, "an integer >= 1 or null (all)")
+        if not isinstance(exclude_electrode_problems, bool):
+            raise ConfigError("data.exclude_electrode_problems", exclude_electrode_problems,
+                              "true or false")
+        if split not in SPLITS:
+            raise ConfigError("data.split", split, f"one of {', '.join(SPLITS)}")
+        if split == "strat_fold" and source != "ptbxl":
+            raise ConfigError("data.split", split,
+                              "random (strat_fold needs data.source=ptbxl)")
+        if split == "strat_fold" and self.folds > 9:
+            raise ConfigError("data.folds", self.folds,
+                              "at most 9 with data.split=strat_fold (strat_folds 1-9 are dealt "
+                              "into the folds, 10 is the test split)")
 
     def describe_source(self) -> str:
-        return (f"synthetic 12-lead ECGs from the deepfake-ecg GAN generator (offline), "
-                f"{self.n_trials} trials of 3 s at 250 Hz, electrode reversals "
-                f"{', '.join(self.swaps)} on {self.inverted_fraction:.0%}")
+        if self.reader is None:
+            return (f"synthetic 12-lead ECGs from the deepfake-ecg GAN generator (offline), "
+                    f"{self.n_trials} trials of 3 s at 250 Hz, electrode reversals "
+                    f"{', '.join(self.swaps)} on {self.inverted_fraction:.0%}")
+        k = self.windows_per_record
+        text = f"{self.reader.describe()}, {k} window{'s' * (k > 1)} of 3 s at 250 Hz per record"
+        if self.reader.labelled:
+            text += ", labels from output_training.npy"
+        else:
+            text += (f", electrode reversals {', '.join(self.swaps)} on "
+                     f"{self.inverted_fraction:.0%}")
+        if self.arrays is not None:
+            info = self.arrays.info
+            text += (f"; {info['records_read']} records read, "
+                     f"{info['records_skipped_total']} skipped")
+        return text
 
     def cache_path(self) -> Path:
+        if self.reader is not None:
+            return self._real_cache_path()
         settings = {"task": "ecg-inversion", "source": self.source, "version": 1,
                     "n_trials": self.n_trials, "seed": self.seed, "swaps": self.swaps,
                     "inverted_fraction": self.inverted_fraction, "fs": FS, "window": WINDOW}
         return self.cache_dir / f"ecg_{self.source}_{cache_key(settings)}.npz"
 
+    def _real_cache_path(self) -> Path:
+        settings = {"task": "ecg-inversion", "source": self.source, "version": 1,
+                    **self.reader.settings(), "windows_per_record": self.windows_per_record,
+                    "seed": self.seed, "fs": FS, "window": WINDOW}
+        if not self.reader.labelled:
+            settings.update(swaps=self.swaps, inverted_fraction=self.inverted_fraction)
+        return self.cache_dir / f"ecg_{self.source}_{cache_key(settings)}.npz"
+
     def load(self) -> Arrays:
+        if self.reader is not None:
+            return self._load_real()
         path = self.cache_path()
         if path.exists():
             cached = load_arrays(path)
@@ -234,3 +345,86 @@ class ECGDataModule(ArrayDataModule):
             "cache": origin,
         })
         return arrays
+
+    def _load_real(self) -> Arrays:
+        """Read (or reuse the cached) windows of a file source; record what was skipped."""
+        import json
+
+        from bnn_edge.data.ecg_sources import build_task
+
+        path = self._real_cache_path()
+        if path.exists():
+            cached = load_arrays(path)
+            meta = json.loads(str(cached.pop("meta")))
+            origin = "cache"
+        else:
+            t0 = time.perf_counter()
+            cached, meta = build_task(self.reader, self.windows_per_record, self.seed,
+                                      self.swaps, self.inverted_fraction, self.progress)
+            save_arrays_atomic(path, meta=np.array(json.dumps(meta)), **cached)
+            origin = f"read in {time.perf_counter() - t0:.1f} s"
+        # windows of one record (or patient) stay in one split; one window per record and no
+        # patient ids (challenge, wfdb) leave the split stratified by class instead
+        grouped = self.reader.group_by == "patient_id" or self.windows_per_record > 1
+        groups = cached["groups"] if grouped else None
+        self.strat_fold = cached["strat_fold"]
+        n_groups = len(np.unique(cached["groups"])) if grouped else len(cached["y"])
+        need = self.folds + (self.test_fraction > 0)
+        if self.split_by == "random" and n_groups < need:
+            raise DataError(f"{self.reader.root}: only {n_groups} usable "
+                            f"{self.reader.group_by.replace('_', ' ')}s "
+                            f"({meta['records_read']} records read, "
+                            f"{meta['records_skipped_total']} skipped); data.folds="
+                            f"{self.folds} with a test split needs at least {need}")
+        if len(np.unique(cached["y"])) < 2:
+            raise DataError(f"{self.reader.root}: every trial has label "
+                            f"{int(cached['y'][0])}; the task needs both classes")
+        swap_of = self.swap_index = cached["swap_index"]
+        swap_counts = Counter(int(k) for k in swap_of if k >= 0)
+        info = {
+            "source": self.source,
+            "root": str(self.reader.root),
+            **meta,
+            "windows_per_record": self.windows_per_record,
+            "groups": self.reader.group_by if grouped else None,
+            "lead_order": list(LEADS),
+            "sampling_rate_hz": FS,
+        }
+        if self.reader.labelled:
+            info.update(swaps=None, swap_counts=None,
+                        labels=f"given by {self.reader.labels} (reversal types not recorded)")
+        else:
+            info.update(swaps=self.swaps,
+                        swap_counts={self.swaps[k]: n for k, n in sorted(swap_counts.items())},
+                        labels="electrode reversals applied here to a random "
+                               f"{self.inverted_fraction:.0%} of the windows")
+        info.update({"label_meaning": {"0": "correct electrodes", "1": "electrodes reversed"},
+                     "cache_file": str(path), "cache": origin})
+        return Arrays(cached["x"], cached["y"], info, groups)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.split_by != "strat_fold" or self.arrays is not None:
+            return super().setup(stage)
+        from bnn_edge.data.ecg_sources import strat_fold_split
+
+        self.arrays = self.load()
+        self.split = strat_fold_split(self.strat_fold, self.folds, self.fold)
+        x = torch.from_numpy(np.ascontiguousarray(self.arrays.x, dtype=np.float32))
+        y = torch.from_numpy(self.arrays.y.astype(np.int64))
+        self.datasets = {name: TensorDataset(x[idx], y[idx])
+                         for name, idx in vars(self.split).items()}
+
+    def summary(self) -> dict:
+        summary = super().summary()
+        if self.split_by == "strat_fold":
+            from bnn_edge.data.ecg_sources import val_strat_folds
+
+            summary["test_fraction"] = None
+            summary["split"] = (f"strat_fold: test = strat_fold 10, validation = strat_fold(s) "
+                                f"{val_strat_folds(self.folds, self.fold)}, train = the rest")
+        else:
+            summary["split"] = ("random, patient-wise" if self.arrays.groups is not None
+                                and self.source == "ptbxl" else
+                                "random, record-wise" if self.arrays.groups is not None
+                                else "random, stratified by class")
+        return summary
