@@ -8,6 +8,10 @@ tested on the same held-out trials, and the k validation folds partition the res
 
 With ``groups`` (a subject or patient id per trial) whole groups are dealt instead of
 trials, so no group is in two of train, validation and test.
+
+Augmentation: with ``noise_std > 0`` every training batch gets fresh Gaussian noise of that
+standard deviation (in the units of the stored signals) each time it is drawn; validation
+and test trials are never altered.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset, default_collate
 
 from bnn_edge.errors import ConfigError
 
@@ -77,6 +81,27 @@ def kfold_split(labels: np.ndarray, folds: int, fold: int, test_fraction: float,
     return Split(*(np.sort(np.concatenate(parts)) for parts in (train, val, test)))
 
 
+class AddGaussianNoise:
+    """A collate function: stack a batch, then add N(0, std^2) noise to the signals.
+
+    Noise comes from torch's global generator (seeded by ``seed_everything``; each loader
+    worker is seeded by Lightning), so a seeded run draws the same noise every time.
+    """
+
+    def __init__(self, std: float):
+        self.std = float(std)
+
+    def __call__(self, batch):
+        x, y = default_collate(batch)
+        return x + self.std * torch.randn_like(x), y
+
+
+def check_noise_std(noise_std) -> None:
+    """``data.noise_std`` must be a number >= 0 (0 switches augmentation off)."""
+    if isinstance(noise_std, bool) or not isinstance(noise_std, int | float) or noise_std < 0:
+        raise ConfigError("data.noise_std", noise_std, "a number >= 0 (0: no noise)")
+
+
 def check_split_options(folds, fold, test_fraction, batch_size, num_workers) -> None:
     """Validate the options every data module shares; ConfigError names the bad one."""
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
@@ -99,11 +124,14 @@ class ArrayDataModule(L.LightningDataModule):
     """
 
     def __init__(self, folds: int = 5, fold: int = 0, test_fraction: float = 0.2,
-                 batch_size: int = 32, num_workers: int = 0, seed: int = 0):
+                 batch_size: int = 32, num_workers: int = 0, seed: int = 0,
+                 noise_std: float = 0.0):
         super().__init__()
         check_split_options(folds, fold, test_fraction, batch_size, num_workers)
+        check_noise_std(noise_std)
         self.folds, self.fold, self.test_fraction = folds, fold, test_fraction
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.noise_std = float(noise_std)
         self.arrays: Arrays | None = None
         self.split: Split | None = None
 
@@ -130,13 +158,14 @@ class ArrayDataModule(L.LightningDataModule):
     def num_classes(self) -> int:
         return int(self.arrays.y.max()) + 1
 
-    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+    def _loader(self, name: str, shuffle: bool, collate_fn=None) -> DataLoader:
         return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.num_workers,
+                          num_workers=self.num_workers, collate_fn=collate_fn,
                           persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        noise = AddGaussianNoise(self.noise_std) if self.noise_std > 0 else None
+        return self._loader("train", shuffle=True, collate_fn=noise)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", shuffle=False)
@@ -161,6 +190,7 @@ class ArrayDataModule(L.LightningDataModule):
             "test_fraction": self.test_fraction,
             "split_sizes": {name: int(len(idx)) for name, idx in vars(self.split).items()},
             "seed": self.seed,
+            "noise_std": self.noise_std,
             **{k: v for k, v in self.arrays.info.items() if k != "source"},
         }
 

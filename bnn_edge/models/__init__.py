@@ -7,9 +7,12 @@ from collections.abc import Callable
 from torch import nn
 
 from bnn_edge.models.ecg import ecg_net
+from bnn_edge.models.eeg import eeg_net
+from bnn_edge.models.mobilenet import mobilenet_net
 from bnn_edge.models.spec import BINARIZE_CHOICES, SpecNet, check_variant
 
-NETWORKS: dict[str, Callable[..., nn.Module]] = {"ecg": ecg_net}
+NETWORKS: dict[str, Callable[..., nn.Module]] = {"ecg": ecg_net, "eeg": eeg_net,
+                                              "mobilenet": mobilenet_net}
 
 
 def build_network(name: str, binarize: str = "none", aug: int = 1, **kwargs) -> nn.Module:

@@ -5,7 +5,8 @@ into a model for any ``binarize`` variant and filter augmentation ``aug``:
 
 - ``none``: real weights, real activations (hardtanh or ReLU, as the spec says);
 - ``classifier``: the fully connected layers are binary and see binary inputs (the
-  flattened features pass through sign), the convolutions stay real;
+  flattened features pass through sign), the convolutions stay real; with ReLU the
+  last conv block has no activation of its own, since sign(ReLU(x)) would always be +1;
 - ``full``: every conv and FC weight binary, sign activations everywhere; the first
   layer still sees the real input and the last layer outputs real scores.
 
@@ -117,7 +118,11 @@ class SpecNet(nn.Module):
                 features.append(_POOL[(pool.kind, dim)](pool.kernel, stride=pool.stride))
             if spec.batch_norm:
                 features.append(_BATCH_NORM[dim](filters))
-            features.append(activation(binary_convs))
+            last = i == len(spec.features) - 1
+            # ReLU >= 0 would make the sign at the binary classifier's input always +1;
+            # there the sign replaces the ReLU (sign(hardtanh(x)) == sign(x), kept as is).
+            if not (last and binarize == "classifier" and spec.activation == "relu"):
+                features.append(activation(binary_convs))
             channels = filters
         self.features = nn.Sequential(*features)
         self.flat_features = self._flat_size()
