@@ -28,7 +28,11 @@ test-all: $(STAMP)
 ## bench: training throughput table (benchmarks/)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.train_throughput
+	$(BIN)/python -m benchmarks.bit_errors
+	$(BIN)/python -m benchmarks.eeg
+	$(BIN)/python -m benchmarks.mobilenet
 	$(BIN)/python -m benchmarks.packed
+	$(BIN)/python -m benchmarks.sweeps
 
 lint: $(STAMP)
 	$(BIN)/ruff check bnn_edge tests benchmarks

@@ -98,6 +98,9 @@ def validate_train_config(cfg: DictConfig) -> None:
     epochs = cfg.trainer.get("max_epochs")
     if epochs is not None and (not is_int(epochs) or (epochs < 1 and epochs != -1)):
         raise ConfigError("trainer.max_epochs", epochs, "an integer >= 1 (or -1: no limit)")
+    for flag in ("resume", "test"):
+        if not isinstance(cfg.get(flag, False), bool):
+            raise ConfigError(flag, cfg.get(flag), "true or false")
     ckpt = cfg.get("ckpt_path")
     if ckpt not in (None, "last") and not Path(str(ckpt)).is_file():
         raise ConfigError("ckpt_path", ckpt, "an existing checkpoint file, 'last' or null")

@@ -1,8 +1,9 @@
 """Collecting finished runs and aggregating them into the paper's Table III and Fig. 7.
 
 A run is a directory holding ``config.yaml`` or ``.hydra/`` (what ``bnn_edge.train``
-writes). It is *done* when its ``results.json`` has accuracies, *failed* when it says so,
-and *incomplete* otherwise (still running, killed, or stopped before training). Only done
+writes); a ``cv=all`` run is a folder of such runs (one per fold) with a ``cv.json``.
+A run is *done* when its ``results.json`` has accuracies, *failed* when it says so, and
+*incomplete* otherwise (still running, killed, or stopped before training). Only done
 runs are averaged; the others are listed.
 """
 
@@ -68,6 +69,8 @@ def find_runs(root: Path) -> list[Run]:
     dirs |= {p.parent for p in root.rglob(".hydra") if p.is_dir()}
     runs = []
     for d in sorted(dirs):
+        if (d / "cv.json").is_file():
+            continue  # a cv=all run: its folds are runs of their own, found below it
         path = d / "results.json"
         if not path.is_file():
             runs.append(Run(d, "incomplete"))

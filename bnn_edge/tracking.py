@@ -43,6 +43,16 @@ def wandb_logger(project: str, save_dir: str, group: str | None = None,
                        offline=mode == "offline")
 
 
+def finish_wandb(loggers: list) -> None:
+    """End the W&B run of every WandbLogger, so the next run of this process starts a new
+    one (cv=all, sweeps) and offline records are flushed to disk."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            logger.experiment.finish()
+
+
 def upload_report(report: dict, out: Path, project: str = "bnn_edge") -> str:
     """Log the Table III aggregate (as a table) and the Fig. 7 images as one W&B run."""
     import wandb

@@ -16,7 +16,8 @@ from bnn_edge.errors import BnnEdgeError
 
 def fail(error: BnnEdgeError, run_dir: str | None = None) -> None:
     """Print ``error`` as one line, drop the run directory if nothing was written, exit 2."""
-    print(f"error: {error}", file=sys.stderr)
+    # one line: an error re-raised by a DataLoader worker carries the worker's traceback
+    print(f"error: {str(error).strip().splitlines()[0]}", file=sys.stderr)
     if run_dir is not None:
         discard_empty_run_dir(Path(run_dir))
     sys.exit(2)
@@ -43,11 +44,24 @@ def record_failure(run_dir: Path, error: BaseException) -> None:
                                                      indent=2) + "\n")
 
 
+def _train_fold(cfg: DictConfig, train, summary_line) -> dict:
+    results = train(cfg)
+    if results["global_rank"] == 0:
+        print(summary_line(results))
+    return results
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def _main(cfg: DictConfig) -> float | None:
     from bnn_edge.training import summary_line, train
 
     try:
+        if cfg.cv.mode == "all":
+            from bnn_edge.cv import cross_validate, cv_summary_line
+
+            cv = cross_validate(cfg, lambda sub: _train_fold(sub, train, summary_line))
+            print(cv_summary_line(cv, cfg.paths.output_dir))
+            return cv.get("val_acc", {}).get("mean")
         results = train(cfg)
     except Exception as e:
         if not in_multirun():
@@ -58,7 +72,8 @@ def _main(cfg: DictConfig) -> float | None:
         record_failure(Path(cfg.paths.output_dir), e)
         print(f"error: job in {cfg.paths.output_dir} failed: {e}", file=sys.stderr)
         return None
-    print(summary_line(results))
+    if results["global_rank"] == 0:
+        print(summary_line(results))
     return results["val_acc"]
 
 

@@ -11,7 +11,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from bnn_edge.config import instantiate_checked, validate_train_config
 from bnn_edge.loggers import ResumableCSVLogger
-from bnn_edge.module import BNNClassifier
+from bnn_edge.module import BNNClassifier, module_options
+from bnn_edge.tracking import finish_wandb
 
 
 def _metric(metrics: dict, name: str) -> float | None:
@@ -25,12 +26,25 @@ def instantiate_group(group: DictConfig | None, option: str) -> list:
             if c is not None]
 
 
-def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
-    """``last`` means this run directory's ``checkpoints/last.ckpt`` (if it exists)."""
-    if ckpt_path != "last":
+def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path, resume: bool) -> str | None:
+    """``last`` (or ``resume=true``) means this run directory's ``checkpoints/last.ckpt``,
+    when it exists; an explicit path is used as given."""
+    if ckpt_path not in (None, "last"):
         return ckpt_path
     last = output_dir / "checkpoints" / "last.ckpt"
-    return str(last) if last.is_file() else None
+    wanted = ckpt_path == "last" or resume
+    return str(last) if wanted and last.is_file() else None
+
+
+def finished_results(output_dir: Path) -> dict | None:
+    """The results.json of a run that finished (not failed), else None."""
+    path = output_dir / "results.json"
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    done = results.get("status", "done") == "done" and results.get("val_acc") is not None
+    return results if done else None
 
 
 def train(cfg: DictConfig, echo=print) -> dict:
@@ -41,7 +55,12 @@ def train(cfg: DictConfig, echo=print) -> dict:
     """
     t0 = time.perf_counter()
     validate_train_config(cfg)
+    options = module_options(cfg.model)  # optimizer, schedule, network extras: checked now
     out = Path(cfg.paths.output_dir)
+    resume = bool(cfg.get("resume"))
+    if resume and (done := finished_results(out)) is not None:
+        echo(f"Skipped: {out} already finished (resume=true)")
+        return {**done, "skipped": True, "global_rank": 0}
     datamodule = instantiate_checked(cfg.data, "data")
     callbacks = instantiate_group(cfg.get("callbacks"), "callbacks")
     loggers = instantiate_group(cfg.get("logger"), "logger")
@@ -59,14 +78,22 @@ def train(cfg: DictConfig, echo=print) -> dict:
 
     module = BNNClassifier(network=cfg.model.name, binarize=cfg.binarize, aug=cfg.aug,
                            num_classes=cfg.model.num_classes, lr=cfg.model.lr,
-                           weight_decay=cfg.model.weight_decay)
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), out)
+                           weight_decay=cfg.model.weight_decay, **options)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), out, resume)
+    if ckpt_path:
+        echo(f"Resuming from {ckpt_path}")
     if ckpt_path:
         for logger in loggers:
             if isinstance(logger, ResumableCSVLogger):
                 logger.append = True
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     fit_metrics = dict(trainer.callback_metrics)
+    if "val/acc" not in fit_metrics:  # resumed at its last epoch: nothing was left to fit
+        trainer.validate(module, datamodule=datamodule, verbose=False)
+        fit_metrics = dict(trainer.callback_metrics)
+        best = getattr(trainer.checkpoint_callback, "best_model_score", None)
+        if best is not None:
+            fit_metrics["val/acc_best"] = max(float(best), float(fit_metrics["val/acc"]))
 
     results = {
         "model": cfg.model.name, "binarize": cfg.binarize, "aug": cfg.aug,
@@ -74,7 +101,8 @@ def train(cfg: DictConfig, echo=print) -> dict:
         "data_source": data["source"], "epochs": trainer.current_epoch,
         "val_acc": _metric(fit_metrics, "val/acc"),
         "val_acc_best": _metric(fit_metrics, "val/acc_best"),
-        "test_acc": None, "test_loss": None,
+        "val_acc_top5": _metric(fit_metrics, "val/acc_top5"),  # None with <= 5 classes
+        "test_acc": None, "test_loss": None, "test_acc_top5": None,
         "best_checkpoint": None, "output_dir": str(out),
     }
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -86,8 +114,12 @@ def train(cfg: DictConfig, echo=print) -> dict:
                                        weights_only=True, verbose=False)
         results["test_acc"] = _metric(test_metrics, "test/acc")
         results["test_loss"] = _metric(test_metrics, "test/loss")
+        results["test_acc_top5"] = _metric(test_metrics, "test/acc_top5")
     results["wall_time_s"] = round(time.perf_counter() - t0, 1)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    finish_wandb(loggers)
+    results["global_rank"] = trainer.global_rank  # DDP: only rank 0 writes and reports
+    if trainer.is_global_zero:
+        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
 
 
