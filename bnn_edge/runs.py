@@ -9,6 +9,8 @@ from omegaconf import DictConfig, OmegaConf
 from bnn_edge.config import instantiate_checked
 from bnn_edge.errors import ConfigError, DataError
 
+DATA_MODULE_PREFIX = "bnn_edge.data."
+
 
 def load_checkpoint(path: str | Path):
     """A trained BNNClassifier from a checkpoint, loaded with ``weights_only=True``."""
@@ -37,6 +39,11 @@ def run_datamodule(ckpt_path: str | Path, **overrides):
     """The data module of a checkpoint's run, set up, with ``data.*`` ``overrides``."""
     cfg = run_config(ckpt_path)
     data_cfg = OmegaConf.merge(cfg.data, overrides)
+    target = str(data_cfg.get("_target_", ""))
+    if not target.startswith(DATA_MODULE_PREFIX):
+        # a config written elsewhere must not make us call an arbitrary function
+        raise DataError(f"{Path(str(ckpt_path)).resolve().parent.parent / 'config.yaml'}: "
+                        f"data._target_={target!r} is not a bnn_edge data module")
     datamodule = instantiate_checked(data_cfg, "data")
     datamodule.setup("fit")
     return datamodule
