@@ -91,3 +91,17 @@ def test_cli_rejects_bad_options():
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("error: format='xml' is not allowed: "
                                    "expected one of table, json")
+
+
+def test_eeg_and_mobilenet_rows_match_the_paper():
+    eeg = memory_report("eeg", "classifier", 1)
+    assert eeg["binary_params"] == 201_842  # Table I's classifier, weights and biases
+    assert (eeg["saving_vs_fp32_pct"], eeg["saving_vs_int8_pct"]) == (63.99, 57.8)
+    assert eeg["arrays"]["total_arrays"] == 79 * 3 + 3
+    mobilenet = memory_report("mobilenet", "classifier", 1)
+    assert mobilenet["total_params"] == 4_231_976
+    assert mobilenet["classifier_params"] == 1_025_000
+    assert mobilenet["binary_params"] == 5_699_584
+    assert mobilenet["bytes_mixed_fp32"] == 4 * 3_206_976 + 5_699_584 // 8
+    assert (mobilenet["saving_vs_fp32_pct"], mobilenet["saving_vs_int8_pct"]) == (20.01, 7.39)
+    assert mobilenet["arrays"]["total_arrays"] == 32 * 88 + 88 * 32
