@@ -114,3 +114,19 @@ def test_a_tampered_run_config_cannot_call_other_functions(tmp_path):
     with pytest.raises(DataError, match="is not a bnn_edge data module"):
         run_datamodule(run / "checkpoints" / "last.ckpt")
     assert not marker.exists()
+
+
+def test_truncated_edf_stops_naming_the_file(tmp_path):
+    """An EEGMMIDB run cut short is not read as a shorter recording: DataError names it."""
+    from bnn_edge.data import eegmmidb
+    from bnn_edge.errors import DataError
+
+    path = tmp_path / "S001R04.edf"
+    signals = np.random.default_rng(0).standard_normal((64, 160 * 20)) * 20
+    eegmmidb.write_run(path, signals, 160, [1.0, 8.0], [4.0, 4.0], ["T1", "T2"])
+    x, y, dropped = eegmmidb.read_run(path)  # the whole file reads
+    assert len(y) + dropped == 2
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=f"{path}: truncated EDF file"):
+        eegmmidb.read_run(path)

@@ -79,6 +79,9 @@ class SubjectEpochs:
     files: list[str] = field(default_factory=list)
 
 
+TRUNCATED = "Number of records from the header does not match the file size"
+
+
 def read_run(path: Path) -> tuple[np.ndarray, np.ndarray, int] | str:
     """One EDF run: trials (n, 64, 960) in uV in :data:`CHANNELS` order, labels, cues dropped.
 
@@ -89,12 +92,16 @@ def read_run(path: Path) -> tuple[np.ndarray, np.ndarray, int] | str:
     from mne.datasets import eegbci
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            raw = mne.io.read_raw_edf(path, preload=False, verbose="ERROR")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            raw = mne.io.read_raw_edf(path, preload=False, verbose="WARNING")
     except Exception as e:  # mne raises many types for a damaged EDF header
         raise DataError(f"{path}: cannot read this EDF file ({type(e).__name__}: {e}); "
                         "delete it and fetch it again") from e
+    if any(TRUNCATED in str(w.message) for w in caught):
+        # MNE would silently read the shortened file: its trials would be lost uncounted
+        raise DataError(f"{path}: truncated EDF file (the header promises more data records "
+                        "than the file holds); delete it and fetch it again")
     eegbci.standardize(raw)
     if raw.info["sfreq"] != FS:
         return f"{path.name}: sampling rate {raw.info['sfreq']:g} Hz, expected {FS} Hz"
