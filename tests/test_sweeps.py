@@ -77,6 +77,19 @@ def test_submitit_local_launcher(tmp_path):
     assert json.loads(result.read_text())["binarize"] == "full"
 
 
+def wait_for_records(path, wanted, seconds: float = 90.0) -> bytes:
+    """The bytes of a W&B record file once they hold every wanted string: wandb's service
+    process writes them asynchronously, which can lag on a loaded machine."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        blob = path.read_bytes()
+        if all(text in blob for text in wanted) or time.monotonic() > deadline:
+            return blob
+        time.sleep(0.5)
+
+
 def test_wandb_logger_runs_offline_without_a_key(tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)
@@ -87,9 +100,10 @@ def test_wandb_logger_runs_offline_without_a_key(tmp_path, monkeypatch):
     assert results["val_acc"] is not None
     (offline,) = (tmp_path / "run" / "wandb").glob("offline-run-*")
     (record,) = offline.glob("*.wandb")
-    blob = record.read_bytes()
-    for text in (b"val/acc", b"train/loss", b"binarize=classifier", b"model=ecg", b"fold=0",
-                 b"source=synthetic"):
+    wanted = (b"val/acc", b"train/loss", b"binarize=classifier", b"model=ecg", b"fold=0",
+              b"source=synthetic")
+    blob = wait_for_records(record, wanted)
+    for text in wanted:
         assert text in blob, text
     assert (tmp_path / "run" / "metrics.csv").is_file()  # CSV is kept beside W&B
 
@@ -123,5 +137,5 @@ def test_report_uploads_to_wandb_offline(tmp_path, monkeypatch):
     assert report_main([str(tmp_path / "runs"), "wandb=true"]) == 0
     (offline,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
     (record,) = offline.glob("*.wandb")
-    blob = record.read_bytes()
+    blob = wait_for_records(record, (b"table3", b"fig7_ecg"))
     assert b"table3" in blob and b"fig7_ecg" in blob
