@@ -13,69 +13,29 @@ from __future__ import annotations
 
 import argparse
 import logging
-import statistics
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
-import lightning as L
 import torch
 from rich.console import Console
 from rich.table import Table
-from torch.nn import functional as F
-from torch.utils.data import DataLoader, TensorDataset
 
-from bnn_edge.binarize import clip_binary_weights_
-from bnn_edge.models import BINARIZE_CHOICES, build_network
-from bnn_edge.module import BNNClassifier
+from benchmarks import train_throughput
+from bnn_edge.models import BINARIZE_CHOICES
 
-
-class EpochTimer(L.Callback):
-    """Wall time of every training epoch."""
-
-    def __init__(self):
-        self.times: list[float] = []
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        self._t0 = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        self.times.append(time.perf_counter() - self._t0)
-
-
-def loader(n: int, batch_size: int, seed: int) -> DataLoader:
-    g = torch.Generator().manual_seed(seed)
-    data = TensorDataset(torch.randn(n, 64, 960, generator=g),
-                         torch.randint(0, 2, (n,), generator=g))
-    return DataLoader(data, batch_size=batch_size, shuffle=True, generator=g)
+EEG_SHAPE = (64, 960)
 
 
 def lightning_throughput(binarize: str, aug: int, n: int, batch_size: int, epochs: int) -> float:
-    L.seed_everything(0, verbose=False)
-    timer = EpochTimer()
-    trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, limit_val_batches=0, callbacks=[timer])
-    trainer.fit(BNNClassifier("eeg", binarize=binarize, aug=aug), loader(n, batch_size, 0))
-    return n / statistics.median(timer.times[1:])
+    return train_throughput.lightning_throughput(binarize, aug, n, batch_size, epochs,
+                                                 "eeg", EEG_SHAPE)
 
 
 def plain_throughput(binarize: str, aug: int, n: int, batch_size: int, epochs: int) -> float:
-    torch.manual_seed(0)
-    net = build_network("eeg", binarize=binarize, aug=aug).train()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    data = loader(n, batch_size, 0)
-    times = []
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        for x, y in data:
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(net(x), y).backward()
-            opt.step()
-            clip_binary_weights_(net)
-        times.append(time.perf_counter() - t0)
-    return n / statistics.median(times[1:])
+    return train_throughput.plain_throughput(binarize, aug, n, batch_size, epochs,
+                                             "eeg", EEG_SHAPE)
 
 
 def _timed_setup(**kwargs) -> tuple[float, str]:

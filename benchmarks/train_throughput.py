@@ -39,29 +39,38 @@ class EpochTimer(L.Callback):
         self.times.append(time.perf_counter() - self._t0)
 
 
-def loader(n: int, batch_size: int, seed: int) -> DataLoader:
+ECG_SHAPE = (12, 750)
+
+
+def loader(n: int, batch_size: int, seed: int, shape: tuple[int, ...] = ECG_SHAPE) -> DataLoader:
+    """Random trials of ``shape`` with random binary labels (values do not change speed)."""
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 12, 750, generator=g)
+    x = torch.randn(n, *shape, generator=g)
     data = TensorDataset(x, torch.randint(0, 2, (n,), generator=g))
     return DataLoader(data, batch_size=batch_size, shuffle=True, generator=g)
 
 
-def lightning_throughput(binarize: str, aug: int, n: int, batch_size: int, epochs: int) -> float:
+def lightning_throughput(binarize: str, aug: int, n: int, batch_size: int, epochs: int,
+                         network: str = "ecg", shape: tuple[int, ...] = ECG_SHAPE) -> float:
+    """Median training samples/s of BNNClassifier through a Lightning Trainer."""
     L.seed_everything(0, verbose=False)
     timer = EpochTimer()
     trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, limit_val_batches=0,
                         callbacks=[timer])
-    trainer.fit(BNNClassifier("ecg", binarize=binarize, aug=aug), loader(n, batch_size, 0))
+    trainer.fit(BNNClassifier(network, binarize=binarize, aug=aug),
+                loader(n, batch_size, 0, shape))
     return n / statistics.median(timer.times[1:])
 
 
-def plain_throughput(binarize: str, aug: int, n: int, batch_size: int, epochs: int) -> float:
+def plain_throughput(binarize: str, aug: int, n: int, batch_size: int, epochs: int,
+                     network: str = "ecg", shape: tuple[int, ...] = ECG_SHAPE) -> float:
+    """Median training samples/s of the same network in a plain PyTorch loop."""
     torch.manual_seed(0)
-    net = build_network("ecg", binarize=binarize, aug=aug).train()
+    net = build_network(network, binarize=binarize, aug=aug).train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    data = loader(n, batch_size, 0)
+    data = loader(n, batch_size, 0, shape)
     times = []
     for _ in range(epochs):
         t0 = time.perf_counter()
