@@ -22,23 +22,25 @@ CLIP_VALUE = 1.0
 
 def binary_sign(x: torch.Tensor) -> torch.Tensor:
     """Sign with sign(0) = +1 and no gradient; the value every binary layer uses."""
-    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+    return (x >= 0).to(x.dtype).mul_(2).sub_(1)
 
 
 class _SteSign(torch.autograd.Function):
-    """sign(x) forward; straight-through gradient where |x| <= clip, zero outside."""
+    """sign(x) forward; straight-through gradient where |x| <= clip, zero outside.
+
+    Only the boolean pass mask is kept for the backward pass: a quarter of the memory of
+    the float input, which matters for the EEG network's (batch, 440, 64, 961) maps.
+    """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, clip_value: float) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        ctx.clip_value = clip_value
+        ctx.save_for_backward((x >= -clip_value) & (x <= clip_value))
         return binary_sign(x)
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
-        (x,) = ctx.saved_tensors
-        passes = (x.abs() <= ctx.clip_value).to(grad_output.dtype)
-        return grad_output * passes, None
+        (passes,) = ctx.saved_tensors
+        return grad_output.masked_fill(~passes, 0.0), None
 
 
 def ste_sign(x: torch.Tensor, clip_value: float = CLIP_VALUE) -> torch.Tensor:
@@ -88,7 +90,27 @@ class BinaryConv1d(BinaryLayer, nn.Conv1d):
         return self._conv_forward(x, self.binary_weight, self.bias)
 
 
-class BinaryConv2d(BinaryLayer, nn.Conv2d):
+class Conv2d(nn.Conv2d):
+    """nn.Conv2d that runs a kernel spanning the whole input height as a 1-D convolution.
+
+    Same parameters and results; such a kernel (the EEG network's spatial conv over all
+    64 electrodes) is a plain matrix product over (in_channels x height), which the 1-D
+    path computes about a quarter faster on CPU than the 2-D one.
+    """
+
+    def _conv_forward(self, x, weight, bias):
+        if (x.dim() == 4 and x.shape[2] == weight.shape[2] and self.groups == 1
+                and self.padding_mode == "zeros" and isinstance(self.padding, tuple)
+                and self.padding[0] == 0 and self.stride[0] == 1 and self.dilation[0] == 1):
+            n, c, h, w = x.shape
+            rows = weight.reshape(weight.shape[0], -1, weight.shape[3])
+            y = F.conv1d(x.reshape(n, c * h, w), rows, bias,
+                         self.stride[1], self.padding[1], self.dilation[1])
+            return y.unsqueeze(2)
+        return super()._conv_forward(x, weight, bias)
+
+
+class BinaryConv2d(BinaryLayer, Conv2d):
     """2-D convolution with +-1 weights."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ from bnn_edge.binarize import (
     BinaryConv2d,
     BinaryLayer,
     BinaryLinear,
+    Conv2d,
     SignActivation,
     binary_layers,
     binary_sign,
@@ -229,6 +230,31 @@ def test_binary_conv2d_forward_equals_f_conv2d_with_sign_weights():
     out = layer(x)
     ref = F.conv2d(x, _reference_sign(layer.weight.detach()), layer.bias, padding=(1, 0))
     assert torch.equal(out, ref)
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["Conv2d", "BinaryConv2d"])
+def test_full_height_conv2d_matches_f_conv2d_forward_and_backward(binary):
+    """A kernel spanning the input height takes the 1-D path with identical results and grads."""
+    torch.manual_seed(15)
+    cls = BinaryConv2d if binary else Conv2d
+    layer = cls(3, 4, (5, 2), stride=(1, 2), padding=(0, 1)).double()
+    x = _int_input((2, 3, 5, 9), _gen(15)).requires_grad_(True)
+    out = layer(x)
+    w = layer.weight.detach().clone().requires_grad_(True)
+    x_ref = x.detach().clone().requires_grad_(True)
+    ref = F.conv2d(x_ref, _reference_sign(w) if binary else w, layer.bias.detach(),
+                   stride=(1, 2), padding=(0, 1))
+    assert out.shape == ref.shape == (2, 4, 1, 5)
+    assert torch.equal(out, ref)
+    g = torch.randn(out.shape, dtype=torch.float64, generator=_gen(16))
+    out.backward(g)
+    ref.backward(g)
+    assert torch.allclose(x.grad, x_ref.grad)
+    if not binary:
+        assert torch.allclose(layer.weight.grad, w.grad)
+    # a shorter input (kernel smaller than the height) takes the ordinary 2-D path
+    short = cls(3, 4, (2, 2)).double()
+    assert short(x.detach()).shape == (2, 4, 4, 8)
 
 
 def test_binary_layers_float32_forward_close():

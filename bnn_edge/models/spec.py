@@ -23,11 +23,11 @@ from typing import Literal
 import torch
 from torch import nn
 
-from bnn_edge.binarize import BinaryConv1d, BinaryConv2d, BinaryLinear, SignActivation
+from bnn_edge.binarize import BinaryConv1d, BinaryConv2d, BinaryLinear, Conv2d, SignActivation
 
 BINARIZE_CHOICES = ("none", "classifier", "full")
 
-_CONV = {1: nn.Conv1d, 2: nn.Conv2d}
+_CONV = {1: nn.Conv1d, 2: Conv2d}
 _BINARY_CONV = {1: BinaryConv1d, 2: BinaryConv2d}
 _POOL = {("max", 1): nn.MaxPool1d, ("max", 2): nn.MaxPool2d,
          ("avg", 1): nn.AvgPool1d, ("avg", 2): nn.AvgPool2d}
