@@ -47,10 +47,18 @@ def group_choices(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
+def app_groups(app: str) -> tuple[str, ...]:
+    """The config groups in the defaults list of ``conf/<app>.yaml`` (Hydra's own excluded)."""
+    defaults = OmegaConf.load(CONF_DIR / f"{app}.yaml").get("defaults", [])
+    keys = (k for entry in defaults if isinstance(entry, DictConfig) for k in entry)
+    return tuple(k for k in keys if not k.startswith(("hydra", "override")))
+
+
 def check_cli_choices(argv: list[str], groups: tuple[str, ...] = ("model",)) -> None:
     """Check ``group=choice`` arguments before Hydra composes (its own error is many lines).
 
     Comma-separated sweep values are checked one by one; other sweep syntax is left to Hydra.
+    ``null`` deselects an optional group and is always allowed.
     """
     for arg in argv:
         key, sep, value = arg.lstrip("+~").partition("=")
@@ -58,7 +66,7 @@ def check_cli_choices(argv: list[str], groups: tuple[str, ...] = ("model",)) -> 
             continue
         allowed = group_choices(key)
         for choice in value.split(","):
-            if choice not in allowed:
+            if choice not in allowed and choice != "null":
                 raise ConfigError(key, choice, f"one of {', '.join(allowed)}")
 
 

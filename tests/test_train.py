@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from bnn_edge.binarize import binary_layers
-from bnn_edge.config import CONF_DIR
+from bnn_edge.config import CONF_DIR, app_groups, check_cli_choices
+from bnn_edge.errors import ConfigError
 from bnn_edge.module import BNNClassifier
 from bnn_edge.training import train
 from tests.conftest import run_cli
@@ -69,6 +71,8 @@ def test_entry_point_writes_the_run_directory(binarize, tmp_path):
 
 @pytest.mark.parametrize(("args", "option"), [
     (["model=foo"], "model='foo'"),
+    (["bit_errors=foo"], "bit_errors='foo'"),
+    (["trainer=cpu,tpu", "-m"], "trainer='tpu'"),
     (["binarize=half"], "binarize='half'"),
     (["aug=0"], "aug=0"),
     (["aug=1.5"], "aug=1.5"),
@@ -86,6 +90,22 @@ def test_bad_options_fail_before_any_data(args, option, cache_dir, tmp_path):
     assert "Traceback" not in proc.stderr
     assert list(empty_cache.iterdir()) == []  # no data generated
     assert not run_dir.exists()  # no empty run directory left behind
+
+
+def test_every_config_group_choice_is_checked_before_hydra():
+    """Each group of train.yaml's defaults is checked; null and sweep syntax are let through."""
+    groups = app_groups("train")
+    assert set(groups) == {"model", "data", "trainer", "logger", "callbacks", "cv",
+                           "bit_errors", "paths", "experiment", "debug"}
+    check_cli_choices(["logger=wandb", "experiment=null", "cv=single,all", "data=range(1)",
+                       "hydra/launcher=joblib", "model.lr=0.1"], groups)
+    for arg, message in [("logger=tensorboard", "logger='tensorboard' is not allowed: "
+                                                "expected one of csv, none, wandb"),
+                         ("+experiment=paper_eg", "experiment='paper_eg' is not allowed"),
+                         ("debug=fast,slow", "debug='slow' is not allowed")]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            check_cli_choices([arg], groups)
+    assert app_groups("memory") == ("model",)
 
 
 def test_lightning_rejection_is_one_line(tmp_path):
