@@ -171,17 +171,27 @@ class RRAMBitErrors(L.Callback):
         self.results: dict[str, list[SweepPoint]] = {}
 
     def sweep(self, pl_module: L.LightningModule, loaders) -> list[SweepPoint]:
-        """The sweep of the settings over ``loaders`` (weights and modes restored after)."""
+        """The sweep of the settings over ``loaders`` (weights and modes restored after).
+
+        With several processes (DDP) each evaluates its shard and the counts are summed,
+        so every rank logs the accuracy over all samples.
+        """
         s = self.settings
         if not _has_fault_target(pl_module, s.real_format):
             check_fault_target("none", s.real_format, "bit_errors.real_format")
+        trainer = pl_module._trainer
+        reduce = None
+        if trainer is not None and trainer.world_size > 1:
+            def reduce(counts):
+                return trainer.strategy.reduce(counts, reduce_op="sum")
         return ber_sweep(pl_module, loaders, s.rates, s.draws, s.real_format, s.seed,
-                         pl_module.device)
+                         pl_module.device, reduce)
 
     def _log(self, pl_module: L.LightningModule, stage: str, points: list[SweepPoint]) -> None:
         self.results[stage] = points
         prefix = "ber/" if stage == "val" else "ber/test_"
         for p in points:
+            # pooled over ranks by the sweep already; averaging equal values keeps them
             pl_module.log(f"{prefix}acc@{rate_label(p.ber)}", p.mean, sync_dist=True)
             pl_module.log(f"{prefix}acc_std@{rate_label(p.ber)}", p.std, sync_dist=True)
 

@@ -25,7 +25,7 @@ Monte-Carlo draws with it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -236,12 +236,18 @@ def _batches(loaders) -> Iterable:
         yield from loaders
 
 
+Reduce = Callable[[torch.Tensor], torch.Tensor]
+
+
 @torch.no_grad()
-def accuracy(model: nn.Module, loaders, device: torch.device | str | None = None) -> float:
+def accuracy(model: nn.Module, loaders, device: torch.device | str | None = None,
+             reduce: Reduce | None = None) -> float:
     """Top-1 accuracy of ``model`` in eval mode over (x, y) batches of one or more loaders.
 
     A sample whose scores are not all finite (an exponent bit flip can make them inf or
     NaN) counts as wrong. The model's train/eval modes are restored afterwards.
+    ``reduce`` sums the (correct, total) counts over processes, so that under DDP every
+    rank gets the accuracy of all samples rather than of its own shard.
     """
     if device is None:
         device = next(model.parameters()).device
@@ -253,6 +259,9 @@ def accuracy(model: nn.Module, loaders, device: torch.device | str | None = None
             ok = (scores.argmax(dim=1) == y) & torch.isfinite(scores).all(dim=1)
             correct += int(ok.sum())
             total += len(y)
+    if reduce is not None:
+        counts = reduce(torch.tensor([correct, total], dtype=torch.float64, device=device))
+        correct, total = (int(round(float(c))) for c in counts)
     if total == 0:
         raise ValueError("no samples to evaluate")
     return correct / total
@@ -288,13 +297,15 @@ class SweepPoint:
 
 def ber_sweep(model: nn.Module, loaders, rates: Iterable[float], draws: int,
               real_format: str = "none", seed: int = 0,
-              device: torch.device | str | None = None) -> list[SweepPoint]:
+              device: torch.device | str | None = None,
+              reduce: Reduce | None = None) -> list[SweepPoint]:
     """Accuracy of ``model`` at each bit error rate, over ``draws`` fault draws per rate.
 
     Rate 0 is evaluated once (it is deterministic). Draw ``d`` at rate ``r`` uses
     :func:`fault_rng(seed, r, d) <fault_rng>`, so results do not depend on which other
     rates are swept. The model runs in eval mode and gets its weights and modes back
-    exactly, also if an exception interrupts the sweep.
+    exactly, also if an exception interrupts the sweep. ``reduce`` pools the counts of
+    all processes (see :func:`accuracy`); every process draws the same faults.
     """
     points = []
     with evaluation_mode(model), WeightFaults(model, real_format) as faults:
@@ -304,7 +315,7 @@ def ber_sweep(model: nn.Module, loaders, rates: Iterable[float], draws: int,
                 count = faults.inject(rate, fault_rng(seed, rate, draw))
                 point.flipped += count.flipped
                 point.bits += count.bits
-                point.accuracies.append(accuracy(model, loaders, device))
+                point.accuracies.append(accuracy(model, loaders, device, reduce))
             points.append(point)
     return points
 

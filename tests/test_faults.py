@@ -332,3 +332,48 @@ def test_error_aware_training_is_not_worse_at_1e_2(toy_models):
     assert callback.bits == 10 * 10 * (16 * 32 + 32 * 2)  # every step of 10 epochs x 10 batches
     assert binomial_ok(callback.flipped, callback.bits, 0.05)
     assert toy_models[0.0][1].flipped == 0
+
+
+def _sharded_sweep(rank: int, world: int, init_file: str, out: str) -> None:
+    """One DDP-like process: sweep its shard of the data, pooling counts with all_reduce."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
+                            world_size=world)
+    try:
+        net, data = _pooling_case()
+        shard = TensorDataset(*(t[rank::world] for t in data.tensors))
+
+        def reduce(counts):
+            dist.all_reduce(counts)
+            return counts
+
+        points = ber_sweep(net, DataLoader(shard, batch_size=16), [0.0, 0.2], draws=4,
+                           seed=3, reduce=reduce)
+        torch.save([p.accuracies for p in points], f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+def _pooling_case():
+    torch.manual_seed(5)
+    net = nn.Sequential(BinaryLinear(16, 16), nn.BatchNorm1d(16), SignActivation(),
+                        BinaryLinear(16, 2)).eval()
+    return net, toy_data(101, 8)  # an odd count: the shards differ in size
+
+
+def test_sweep_pools_counts_over_processes_exactly(tmp_path):
+    """Two gloo processes on uneven shards report the accuracy of the whole set, draw by draw.
+
+    The callback passes the trainer's sum-reduce under DDP; averaging the per-shard
+    accuracies instead would be off for shards of 51 and 50 samples.
+    """
+    out = str(tmp_path / "acc")
+    torch.multiprocessing.spawn(_sharded_sweep, args=(2, str(tmp_path / "init"), out),
+                                nprocs=2)
+    net, data = _pooling_case()
+    whole = ber_sweep(net, DataLoader(data, batch_size=16), [0.0, 0.2], draws=4, seed=3)
+    expected = [p.accuracies for p in whole]
+    assert torch.load(f"{out}.0", weights_only=True) == expected
+    assert torch.load(f"{out}.1", weights_only=True) == expected
+    assert len(set(expected[1])) > 1  # the draws differ, so the comparison is per draw

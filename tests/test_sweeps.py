@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import statistics
 from pathlib import Path
+
+import pytest
 
 from bnn_edge.cv import cross_validate
 from bnn_edge.results import make_report
@@ -111,17 +114,21 @@ def test_wandb_logger_runs_offline_without_a_key(tmp_path, monkeypatch):
 def test_ddp_on_cpu_with_two_processes(tmp_path):
     run_dir = tmp_path / "ddp"
     proc = run_cli("bnn_edge.train", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-                   "data.n_trials=40", "trainer.max_epochs=2", "callbacks.rich_progress_bar=null",
-                   f"hydra.run.dir={run_dir}")
+                   "data.n_trials=40", "trainer.max_epochs=2", "callbacks=bit_errors",
+                   "callbacks.rich_progress_bar=null", "bit_errors.ber=[0,0.2]",
+                   "bit_errors.draws=2", f"hydra.run.dir={run_dir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("Done: ecg") == 1  # rank 0 reports once
     results = json.loads((run_dir / "results.json").read_text())
     assert results["epochs"] == 2 and results["global_rank"] == 0
     # each rank trained on its half of the 25 training trials: 13 a rank, one batch each
-    rows = [line.split(",") for line in (run_dir / "metrics.csv").read_text().splitlines()[1:]]
-    train_steps = {row[1] for row in rows}
-    assert train_steps >= {"0", "1"}
+    with open(run_dir / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {row["step"] for row in rows} >= {"0", "1"}
     assert Path(run_dir / "checkpoints" / "last.ckpt").is_file()
+    # the fault-free point of the bit-error sweep pools both ranks' counts, like test/acc
+    test_row = next(row for row in rows if row["test/acc"])
+    assert float(test_row["ber/test_acc@0"]) == pytest.approx(float(test_row["test/acc"]))
 
 
 def test_report_uploads_to_wandb_offline(tmp_path, monkeypatch):
