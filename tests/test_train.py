@@ -141,6 +141,25 @@ def test_resume_from_last_checkpoint(tmp_path):
     assert epochs == {"0", "1"}
 
 
+def test_last_checkpoint_follows_every_epoch_when_val_acc_stalls(tmp_path):
+    """last.ckpt is the latest epoch even when val/acc never improves after epoch 0.
+
+    (Lightning 2.6's ModelCheckpoint(save_last=True) only rewrites last.ckpt along with a
+    new best, so an interrupted run would resume from its best epoch, not its last.)
+    """
+    common = ["model=ecg", "binarize=classifier", "data.n_trials=40", "model.lr=1e-12",
+              "callbacks.rich_progress_bar=null", f"paths.output_dir={tmp_path}",
+              "trainer.enable_model_summary=false", "test=false"]
+    train(compose_train(*common, "trainer.max_epochs=3"), echo=lambda *_: None)
+    checkpoints = tmp_path / "checkpoints"
+    (best,) = checkpoints.glob("best-*.ckpt")
+    assert best.name.startswith("best-epoch000")  # lr 1e-12: val/acc never rises
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["epoch"] == 2
+    train(compose_train(*common, "trainer.max_epochs=4", "ckpt_path=last"), echo=lambda *_: None)
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["epoch"] == 3
+    assert sorted(p.name for p in checkpoints.iterdir()) == [best.name, "last.ckpt"]
+
+
 @pytest.mark.slow
 def test_the_readme_command(tmp_path):
     """Exactly the README's first command (default sizes), as `make run` runs it."""
