@@ -106,7 +106,9 @@ def _load_generator():
         raise DataError(f"{path}: cannot load the deepfake-ecg generator ({e})") from e
     import warnings
 
-    with warnings.catch_warnings():
+    # Generator() initialises its weights from torch's global RNG before they are replaced;
+    # fork_rng keeps that stream untouched, so a cold cache trains exactly like a warm one.
+    with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
         warnings.simplefilter("ignore", FutureWarning)  # the package calls nn.init.kaiming_normal
         net = Generator()
     net.load_state_dict(state)
