@@ -170,7 +170,8 @@ class RRAMBitErrors(L.Callback):
         check_fault_target(binarize, self.settings.real_format, "bit_errors.real_format")
         self.results: dict[str, list[SweepPoint]] = {}
 
-    def sweep(self, pl_module: L.LightningModule, loaders) -> list[SweepPoint]:
+    def sweep(self, trainer: L.Trainer, pl_module: L.LightningModule,
+              loaders) -> list[SweepPoint]:
         """The sweep of the settings over ``loaders`` (weights and modes restored after).
 
         With several processes (DDP) each evaluates its shard and the counts are summed,
@@ -179,9 +180,8 @@ class RRAMBitErrors(L.Callback):
         s = self.settings
         if not _has_fault_target(pl_module, s.real_format):
             check_fault_target("none", s.real_format, "bit_errors.real_format")
-        trainer = pl_module._trainer
         reduce = None
-        if trainer is not None and trainer.world_size > 1:
+        if trainer.world_size > 1:
             def reduce(counts):
                 return trainer.strategy.reduce(counts, reduce_op="sum")
         return ber_sweep(pl_module, loaders, s.rates, s.draws, s.real_format, s.seed,
@@ -201,10 +201,10 @@ class RRAMBitErrors(L.Callback):
             return
         if trainer.state.fn == "fit" and (trainer.current_epoch + 1) % n:
             return
-        self._log(pl_module, "val", self.sweep(pl_module, trainer.val_dataloaders))
+        self._log(pl_module, "val", self.sweep(trainer, pl_module, trainer.val_dataloaders))
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._log(pl_module, "test", self.sweep(pl_module, trainer.test_dataloaders))
+        self._log(pl_module, "test", self.sweep(trainer, pl_module, trainer.test_dataloaders))
 
 
 class ErrorAwareTraining(L.Callback):
