@@ -6,6 +6,7 @@ value and what is allowed; the entry points print it as one line and exit with s
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from hydra.errors import InstantiationException
@@ -68,6 +69,18 @@ def check_cli_choices(argv: list[str], groups: tuple[str, ...] = ("model",)) -> 
         for choice in value.split(","):
             if choice not in allowed and choice != "null":
                 raise ConfigError(key, choice, f"one of {', '.join(allowed)}")
+
+
+def check_cli_or_exit(app: str, argv: list[str] | None = None) -> None:
+    """Check the group choices of ``conf/<app>.yaml`` in ``argv`` (default: the command line).
+
+    The entry points call it first; a bad choice is printed as one line and exits with 2.
+    """
+    try:
+        check_cli_choices(sys.argv[1:] if argv is None else argv, groups=app_groups(app))
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 def validate_variant(cfg: DictConfig) -> None:

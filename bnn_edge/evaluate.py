@@ -19,7 +19,7 @@ import hydra
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from bnn_edge.callbacks import BitErrorSettings, bit_error_settings, check_fault_target
-from bnn_edge.config import CONF_DIR, app_groups, check_cli_choices
+from bnn_edge.config import CONF_DIR, check_cli_or_exit
 from bnn_edge.errors import BnnEdgeError, ConfigError
 from bnn_edge.faults import SweepPoint, WeightFaults, ber_sweep, rate_label, real_weight_layers
 
@@ -279,10 +279,7 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    try:
-        check_cli_choices(sys.argv[1:], groups=app_groups("evaluate"))
-    except BnnEdgeError as e:
-        fail(e)
+    check_cli_or_exit("evaluate")
     _main()
 
 

@@ -10,8 +10,7 @@ from omegaconf import DictConfig
 
 from bnn_edge.config import (
     CONF_DIR,
-    app_groups,
-    check_cli_choices,
+    check_cli_or_exit,
     require_choice,
     require_int,
     validate_variant,
@@ -92,11 +91,7 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    try:
-        check_cli_choices(sys.argv[1:], groups=app_groups("memory"))
-    except BnnEdgeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    check_cli_or_exit("memory")
     _main()
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from bnn_edge.config import CONF_DIR, app_groups, check_cli_choices
+from bnn_edge.config import CONF_DIR, check_cli_or_exit
 from bnn_edge.errors import BnnEdgeError
 
 
@@ -78,10 +78,7 @@ def _main(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    try:
-        check_cli_choices(sys.argv[1:], groups=app_groups("train"))
-    except BnnEdgeError as e:
-        fail(e)
+    check_cli_or_exit("train")
     _main()
 
 
