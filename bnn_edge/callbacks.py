@@ -1,4 +1,7 @@
-"""Lightning callbacks for RRAM bit errors: robustness sweeps and error-aware training.
+"""Lightning callbacks: run-folder checkpoints, RRAM bit-error sweeps, error-aware training.
+
+- :class:`RunCheckpoint`: Lightning's ModelCheckpoint whose restored paths stay inside
+  the run folder when the folder was copied or moved.
 
 - :class:`RRAMBitErrors` (``callbacks=bit_errors``): after each validation epoch and
   after testing, evaluates the model at every error rate over Monte-Carlo fault draws and
@@ -18,14 +21,54 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import lightning as L
 import numpy as np
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from bnn_edge.binarize import binary_layers
 from bnn_edge.errors import ConfigError
 from bnn_edge.faults import REAL_FORMATS, SweepPoint, WeightFaults, ber_sweep, rate_label
 from bnn_edge.hardware.device import CELLS, DeviceModel
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint whose state, restored from a checkpoint, points into *this* folder.
+
+    Lightning stores absolute paths (``best_model_path``, ``best_k_models``, ...) in every
+    checkpoint; a run folder that was copied or moved would resume with the paths of the
+    old folder (testing another run's checkpoint, or failing if it is gone). Paths under
+    the stored ``dirpath`` are mapped to the same file names under the current one; those
+    files that do not exist here are dropped.
+    """
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        old = state_dict.get("dirpath")
+        if old and self.dirpath and Path(old) != Path(self.dirpath):
+            state_dict = relocate_state(state_dict, Path(old), Path(self.dirpath))
+        super().load_state_dict(state_dict)
+
+
+def relocate_state(state: dict, old: Path, new: Path) -> dict:
+    """A ModelCheckpoint state with the paths under ``old`` moved under ``new``."""
+    def move(path) -> str:
+        if not path:
+            return ""
+        p = Path(path)
+        moved = new / p.name if p.parent == old else p
+        return str(moved) if moved.parent == new and moved.is_file() else ""
+
+    state = dict(state, dirpath=str(new))
+    for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
+        if key in state:
+            state[key] = move(state[key])
+    if "best_k_models" in state:
+        state["best_k_models"] = {move(p): v for p, v in state["best_k_models"].items()
+                                  if move(p)}
+    if not state.get("best_model_path"):
+        state["best_model_score"] = None
+    return state
 
 
 def _number(value) -> bool:

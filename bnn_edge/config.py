@@ -6,7 +6,7 @@ value and what is allowed; the entry points print it as one line and exit with s
 
 from __future__ import annotations
 
-import sys
+import os
 from pathlib import Path
 
 from hydra.errors import InstantiationException
@@ -71,16 +71,26 @@ def check_cli_choices(argv: list[str], groups: tuple[str, ...] = ("model",)) -> 
                 raise ConfigError(key, choice, f"one of {', '.join(allowed)}")
 
 
-def check_cli_or_exit(app: str, argv: list[str] | None = None) -> None:
-    """Check the group choices of ``conf/<app>.yaml`` in ``argv`` (default: the command line).
+def check_output_dir(option: str, path) -> Path:
+    """ConfigError unless ``path`` is a writable folder or can be created as one.
 
-    The entry points call it first; a bad choice is printed as one line and exits with 2.
+    Checked before any work, so a run never stops after hours on a folder it cannot write:
+    an empty path, a path that is (or runs through) a file, and a folder without write
+    permission are refused. Returns the path.
     """
-    try:
-        check_cli_choices(sys.argv[1:] if argv is None else argv, groups=app_groups(app))
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    if path is None or not str(path).strip():
+        raise ConfigError(option, path, "a folder path")
+    target = Path(str(path)).expanduser()
+    if target.exists() and not target.is_dir():
+        raise ConfigError(option, str(path), "a folder (this path is a file)")
+    ancestor = target
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(option, str(path), f"a folder path ({ancestor} is a file)")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ConfigError(option, str(path), f"a writable folder ({ancestor} is read-only)")
+    return target
 
 
 def validate_variant(cfg: DictConfig) -> None:
@@ -105,17 +115,27 @@ def require_int(option: str, value, minimum: int) -> None:
         raise ConfigError(option, value, f"an integer >= {minimum}")
 
 
+SEED_MAX = 2**32 - 1
+
+
+def require_seed(option: str, value) -> None:
+    """ConfigError unless ``value`` is an integer seed in [0, 2**32 - 1] (numpy's range)."""
+    if not is_int(value) or not 0 <= value <= SEED_MAX:
+        raise ConfigError(option, value, f"an integer in [0, {SEED_MAX}]")
+
+
 def validate_train_config(cfg: DictConfig) -> None:
     """Check the options shared by every task; data and trainer options are checked on build."""
     validate_variant(cfg)
-    if not is_int(cfg.seed):
-        raise ConfigError("seed", cfg.seed, "an integer")
+    require_seed("seed", cfg.seed)
     if not is_number(cfg.model.lr) or cfg.model.lr <= 0:
         raise ConfigError("model.lr", cfg.model.lr, "a number > 0")
     if not is_number(cfg.model.weight_decay) or cfg.model.weight_decay < 0:
         raise ConfigError("model.weight_decay", cfg.model.weight_decay, "a number >= 0")
-    if not is_int(cfg.model.num_classes) or cfg.model.num_classes < 2:
-        raise ConfigError("model.num_classes", cfg.model.num_classes, "an integer >= 2")
+    num_classes = cfg.model.get("num_classes")
+    if num_classes is not None and (not is_int(num_classes) or num_classes < 2):
+        raise ConfigError("model.num_classes", num_classes, "an integer >= 2, or null (the "
+                          "number of classes of the data)")
     epochs = cfg.trainer.get("max_epochs")
     if epochs is not None and (not is_int(epochs) or (epochs < 1 and epochs != -1)):
         raise ConfigError("trainer.max_epochs", epochs, "an integer >= 1 (or -1: no limit)")

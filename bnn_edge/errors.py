@@ -17,3 +17,11 @@ class ConfigError(BnnEdgeError):
 
 class DataError(BnnEdgeError):
     """Data files are missing, unreadable or not what the task expects; names the file."""
+
+
+class Interrupted(BnnEdgeError):
+    """Training stopped by a signal (SIGTERM, SIGINT); the run folder stays resumable."""
+
+    def __init__(self, signal_name: str, exit_code: int, where: str = ""):
+        self.signal_name, self.exit_code = signal_name, exit_code
+        super().__init__(f"interrupted by {signal_name}{where}")

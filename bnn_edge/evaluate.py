@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import csv
 import math
-import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +17,10 @@ import hydra
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from bnn_edge.callbacks import BitErrorSettings, bit_error_settings, check_fault_target
-from bnn_edge.config import CONF_DIR, check_cli_or_exit
+from bnn_edge.cli.app import fail, run_app
+from bnn_edge.config import CONF_DIR
 from bnn_edge.errors import BnnEdgeError, ConfigError
+from bnn_edge.experiment.rundir import RunDir, load_module
 from bnn_edge.faults import SweepPoint, WeightFaults, ber_sweep, rate_label, real_weight_layers
 
 SPLITS = ("test", "val")
@@ -56,9 +56,7 @@ def checkpoint_paths(value) -> list[Path]:
     for item in items:
         path = Path(str(item)).expanduser()
         if path.is_dir():
-            best = sorted((path / "checkpoints").glob("best-*.ckpt"))
-            last = path / "checkpoints" / "last.ckpt"
-            path = best[-1] if best else last
+            path = RunDir(path).checkpoint_for_eval() or path / "checkpoints" / "last.ckpt"
         if not path.is_file():
             raise ConfigError("ckpt_path", str(item), allowed + " (no such checkpoint)")
         paths.append(path)
@@ -82,6 +80,10 @@ def settings_from_config(cfg: DictConfig) -> BitErrorSettings:
     """The checked ``bit_errors.*`` options of an evaluate config (real_format may be a list)."""
     options = OmegaConf.to_container(cfg.bit_errors, resolve=True)
     options.pop("train_ber", None)
+    device = options.get("device")
+    if device is not None and not isinstance(device, dict):
+        raise ConfigError("bit_errors.device", device, "a mapping of device-model fields, e.g. "
+                          "bit_errors.device.sigma=0.2 (window, sigma, sigma_growth, lrs_log10)")
     return bit_error_settings(**options, multiple_formats=True)
 
 
@@ -92,12 +94,11 @@ def plan_curves(paths: list[Path], settings: BitErrorSettings, split: str) -> li
     ``none`` faults (``fp32``/``int8`` without real conv/linear layers, when ``none`` is
     listed too) is skipped; a checkpoint left with nothing is a ConfigError.
     """
-    from bnn_edge.runs import load_checkpoint, run_config
-
     plans, labels = [], []
     for path in paths:
-        module = load_checkpoint(path)
-        run_cfg = run_config(path)  # DataError now, before any data, if it is missing
+        module = load_module(path)
+        run = RunDir.of_checkpoint(path)
+        run.data_config()  # DataError now, before any data, if the run's config is unusable
         hp = module.hparams
         formats = []
         for fmt in settings.real_formats:
@@ -111,7 +112,7 @@ def plan_curves(paths: list[Path], settings: BitErrorSettings, split: str) -> li
         for fmt in formats:
             label = f"{hp.network} {hp.binarize} aug{hp.aug}" + ("" if fmt == "none" else f" {fmt}")
             curve = Curve(label, path, hp.network, hp.binarize, hp.aug, fmt, hp.num_classes, split)
-            plans.append((curve, module, run_cfg))
+            plans.append((curve, module, run))
             labels.append(label)
     for curve, _, _ in plans:
         if labels.count(curve.label) > 1:
@@ -121,8 +122,6 @@ def plan_curves(paths: list[Path], settings: BitErrorSettings, split: str) -> li
 
 def evaluate(cfg: DictConfig, echo=print) -> list[Curve]:
     """Run the evaluate command for ``cfg``: checks, sweeps, table, CSV and figure."""
-    from bnn_edge.config import instantiate_checked
-
     settings = settings_from_config(cfg)
     if cfg.split not in SPLITS:
         raise ConfigError("split", cfg.split, f"one of {', '.join(SPLITS)}")
@@ -138,12 +137,11 @@ def evaluate(cfg: DictConfig, echo=print) -> list[Curve]:
 
     loaders: dict[str, tuple] = {}
     curves = []
-    for curve, module, run_cfg in plans:
-        data_cfg = run_cfg.data if batch_size is None else OmegaConf.merge(
-            run_cfg.data, {"batch_size": batch_size})
-        key = OmegaConf.to_yaml(data_cfg)
+    for curve, module, run in plans:
+        overrides = {} if batch_size is None else {"batch_size": batch_size}
+        key = repr(sorted(run.data_config(**overrides)[1].items()))
         if key not in loaders:
-            datamodule = instantiate_checked(data_cfg, "data")
+            datamodule = run.datamodule(**overrides)
             datamodule.setup("test")
             loader = (datamodule.test_dataloader() if cfg.split == "test"
                       else datamodule.val_dataloader())
@@ -260,16 +258,6 @@ def short_number(x: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
-def fail(error: BnnEdgeError, run_dir: str | None = None) -> None:
-    """Print ``error`` as one line, drop the output directory if nothing was written, exit 2."""
-    print(f"error: {error}", file=sys.stderr)
-    if run_dir is not None:
-        path = Path(run_dir)
-        if path.is_dir() and {p.name for p in path.iterdir()} <= {".hydra", "evaluate.log"}:
-            shutil.rmtree(path, ignore_errors=True)
-    sys.exit(2)
-
-
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
 def _main(cfg: DictConfig) -> None:
     try:
@@ -279,8 +267,7 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    check_cli_or_exit("evaluate")
-    _main()
+    run_app("evaluate", _main)
 
 
 if __name__ == "__main__":

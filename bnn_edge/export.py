@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
-import sys
+import shlex
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from bnn_edge.config import CONF_DIR, require_int
+from bnn_edge.cli.app import fail, run_app
+from bnn_edge.config import CONF_DIR, check_output_dir, require_int
 from bnn_edge.errors import BnnEdgeError, ConfigError
+
+
+def check_export_dir(out, overwrite) -> Path:
+    """The export folder: writable, and empty unless ``overwrite=true``."""
+    if not isinstance(overwrite, bool):
+        raise ConfigError("overwrite", overwrite, "true or false")
+    path = check_output_dir("out", out)
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise ConfigError("out", str(out), "an empty or new folder (it holds files; "
+                          "overwrite=true replaces the export's files in it)")
+    return path
 
 
 def export_checkpoint(ckpt_path: str, out: str, n_vectors: int = 256) -> dict:
     """Export a checkpoint's binary layers with test vectors from its run's training data."""
     import torch
 
+    from bnn_edge.experiment.rundir import RunDir, load_module
     from bnn_edge.hardware.export import export_model
-    from bnn_edge.runs import load_checkpoint, run_datamodule
 
-    module = load_checkpoint(ckpt_path)
+    module = load_module(ckpt_path)
     hp = module.hparams
-    datamodule = run_datamodule(ckpt_path)
+    datamodule = RunDir.of_checkpoint(ckpt_path).datamodule()
+    datamodule.setup("fit")
     dataset = datamodule.train_dataloader().dataset
     n = min(n_vectors, len(dataset))
     samples = torch.stack([dataset[i][0] for i in range(n)])
@@ -34,19 +47,22 @@ def export_checkpoint(ckpt_path: str, out: str, n_vectors: int = 256) -> dict:
 def _main(cfg: DictConfig) -> None:
     try:
         require_int("n_vectors", cfg.n_vectors, 64)
-        if not str(cfg.out).strip():
-            raise ConfigError("out", cfg.out, "a folder path")
+        check_export_dir(cfg.out, cfg.overwrite)
         manifest = export_checkpoint(cfg.ckpt_path, cfg.out, cfg.n_vectors)
     except BnnEdgeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        fail(e)
     layers = ", ".join(f"{layer['name']} {layer['in_features']}->{layer['out_features']}"
                        for layer in manifest["binary_layers"])
     print(f"Exported {len(manifest['binary_layers'])} binary layers ({layers}) and "
           f"{manifest['vectors']['n']} test vectors to {cfg.out}")
-    print(f"C reference: cd {cfg.out} && cc -std=c99 -O2 bnn.c bnn_check.c -o bnn_check && "
-          f"./bnn_check classifier_input.i8 {manifest['vectors']['n']} scores.f32")
+    run = (f"cc -std=c99 -O2 bnn.c bnn_check.c -o bnn_check && ./bnn_check "
+           f"classifier_input.i8 {manifest['vectors']['n']} scores.f32")
+    print(f"C reference: cd {shlex.quote(str(cfg.out))} && {run}")
+
+
+def main() -> None:
+    run_app("export", _main, output_dir=False)
 
 
 if __name__ == "__main__":
-    _main()
+    main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import os
 
 from lightning.pytorch.loggers import CSVLogger
@@ -47,3 +48,17 @@ class ResumableCSVLogger(CSVLogger):
             os.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _RunDirWriter(self.log_dir, self.append)
         return self._experiment
+
+
+class _DropAdverts(logging.Filter):
+    """Drops Lightning's advertisement for its cloud logger (printed by every Trainer)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's "Tip: ... litlogger" line; its other messages stay."""
+    log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _DropAdverts) for f in log.filters):
+        log.addFilter(_DropAdverts())

@@ -8,13 +8,8 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from bnn_edge.config import (
-    CONF_DIR,
-    check_cli_or_exit,
-    require_choice,
-    require_int,
-    validate_variant,
-)
+from bnn_edge.cli.app import fail, run_app
+from bnn_edge.config import CONF_DIR, require_choice, require_int, validate_variant
 from bnn_edge.errors import BnnEdgeError
 
 
@@ -75,15 +70,19 @@ def print_report(report: dict) -> None:
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="memory")
 def _main(cfg: DictConfig) -> None:
     from bnn_edge.hardware.memory import memory_report
+    from bnn_edge.module import module_options
 
     try:
         validate_variant(cfg)
         require_choice("format", cfg.format, ("table", "json"))
         require_int("array_size", cfg.array_size, 1)
+        options = dict(module_options(cfg.model)["net_options"] or {})
+        if cfg.model.get("num_classes") is not None:
+            require_int("model.num_classes", cfg.model.num_classes, 2)
+            options["num_classes"] = cfg.model.num_classes
     except BnnEdgeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    report = memory_report(cfg.model.name, cfg.binarize, cfg.aug, cfg.array_size)
+        fail(e)
+    report = memory_report(cfg.model.name, cfg.binarize, cfg.aug, cfg.array_size, **options)
     if cfg.format == "json":
         print(json.dumps(report))
     else:
@@ -91,8 +90,7 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    check_cli_or_exit("memory")
-    _main()
+    run_app("memory", _main, output_dir=False)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from bnn_edge.config import check_output_dir
 from bnn_edge.errors import BnnEdgeError, ConfigError
 
 USAGE = "usage: python -m bnn_edge.report DIR [out=DIR] [wandb=true|false]"
@@ -36,6 +37,10 @@ def parse_args(argv: list[str]) -> dict:
         raise ConfigError("DIR", None, "a directory of runs (" + USAGE + ")")
     if not Path(options["dir"]).is_dir():
         raise ConfigError("DIR", options["dir"], "an existing directory of runs")
+    if options["out"] is not None:
+        check_output_dir("out", options["out"])
+    else:
+        check_output_dir("DIR", options["dir"])
     return options
 
 
@@ -63,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{out / 'table3.md'}, {out / 'table3.csv'}"
           + "".join(f", {p}" for p in report["figures"]))
     for run in report["not_averaged"]:
-        reason = run.results.get("error", "") if run.status == "failed" else ""
+        reason = run.reason if run.status in ("failed", "unreadable") else ""
         print(f"not averaged ({run.status}): {run.path}" + (f" - {reason}" if reason else ""))
     return 0
 

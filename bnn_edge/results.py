@@ -1,16 +1,17 @@
 """Collecting finished runs and aggregating them into the paper's Table III and Fig. 7.
 
-A run is a directory holding ``config.yaml`` or ``.hydra/`` (what ``bnn_edge.train``
-writes); a ``cv=all`` run is a folder of such runs (one per fold) with a ``cv.json``.
-A run is *done* when its ``results.json`` has accuracies, *failed* when it says so, and
-*incomplete* otherwise (still running, killed, or stopped before training). Only done
-runs are averaged; the others are listed.
+A run is a directory holding ``config.yaml`` or ``.hydra/`` written by ``bnn_edge.train``
+(folders of other tools, such as ``evaluate``, are not runs); a ``cv=all`` run is a
+folder of such runs (one per fold). A run is *done* when its ``results.json`` has
+accuracies, *failed* when it says so, *unreadable* when its results.json is malformed
+(checked field by field by :class:`~bnn_edge.experiment.rundir.RunDir`), and *incomplete*
+otherwise (still running, killed, or stopped before training). Only done runs are
+averaged; the others are listed with the reason.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +38,9 @@ class Run:
     """One run directory and what its results.json says."""
 
     path: Path
-    status: str  # done | failed | incomplete
+    status: str  # done | failed | incomplete | unreadable
     results: dict = field(default_factory=dict)
+    reason: str = ""
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -64,26 +66,18 @@ class Group:
 
 def find_runs(root: Path) -> list[Run]:
     """Every run directory under ``root`` (``root`` itself included), sorted by path."""
+    from bnn_edge.experiment.rundir import RunDir
+
     root = Path(root)
     dirs = {p.parent for p in root.rglob("config.yaml") if p.parent.name != ".hydra"}
     dirs |= {p.parent for p in root.rglob(".hydra") if p.is_dir()}
     runs = []
     for d in sorted(dirs):
-        if (d / "cv.json").is_file():
-            continue  # a cv=all run: its folds are runs of their own, found below it
-        path = d / "results.json"
-        if not path.is_file():
-            runs.append(Run(d, "incomplete"))
-            continue
-        try:
-            results = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            runs.append(Run(d, "incomplete"))
-            continue
-        status = results.get("status", "done")
-        if status == "done" and results.get("val_acc") is None:
-            status = "incomplete"
-        runs.append(Run(d, status, results))
+        run = RunDir(d)
+        if run.task() not in (None, "train") or run.is_cv_parent():
+            continue  # another tool's output, or a cv=all run whose folds are found below it
+        status, results, reason = run.status()
+        runs.append(Run(d, status, results, reason))
     return runs
 
 

@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
+import shlex
 import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from bnn_edge.config import CONF_DIR, check_cli_or_exit
-from bnn_edge.errors import BnnEdgeError
-
-
-def fail(error: BnnEdgeError, run_dir: str | None = None) -> None:
-    """Print ``error`` as one line, drop the run directory if nothing was written, exit 2."""
-    # one line: an error re-raised by a DataLoader worker carries the worker's traceback
-    print(f"error: {str(error).strip().splitlines()[0]}", file=sys.stderr)
-    if run_dir is not None:
-        discard_empty_run_dir(Path(run_dir))
-    sys.exit(2)
-
-
-def discard_empty_run_dir(run_dir: Path) -> None:
-    """Remove a run directory holding only what Hydra writes at start (.hydra, the log)."""
-    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log"}:
-        shutil.rmtree(run_dir, ignore_errors=True)
+from bnn_edge.cli.app import fail, one_line, run_app
+from bnn_edge.config import CONF_DIR
+from bnn_edge.errors import BnnEdgeError, Interrupted
 
 
 def in_multirun() -> bool:
@@ -39,9 +25,28 @@ def in_multirun() -> bool:
 def record_failure(run_dir: Path, error: BaseException) -> None:
     """Mark a run as failed in its results.json, so the report lists it and averages nothing."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}"
+    reason = f"{type(error).__name__}: {one_line(error) if str(error) else ''}"
     (run_dir / "results.json").write_text(json.dumps({"status": "failed", "error": reason},
                                                      indent=2) + "\n")
+
+
+def resume_command(output_dir: str) -> str:
+    """The command that continues this run (or sweep) where it stopped, shell-quoted."""
+    from hydra.core.hydra_config import HydraConfig
+
+    sweep = in_multirun()
+    folder = HydraConfig.get().sweep.dir if sweep else output_dir
+    keep = [a for a in sys.argv[1:]
+            if not a.lstrip("+").startswith(("resume=", "hydra.run.dir=", "hydra.sweep.dir="))]
+    where = f"hydra.sweep.dir={folder}" if sweep else f"hydra.run.dir={folder}"
+    return shlex.join(["python", "-m", "bnn_edge.train", *keep, "resume=true", where])
+
+
+def interrupted(error: Interrupted, output_dir: str) -> None:
+    """One line saying what stopped the run and how to resume it; exit 128 + signal."""
+    print(f"error: {error}; the run folder is kept, resume with: "
+          f"{resume_command(output_dir)}", file=sys.stderr)
+    sys.exit(error.exit_code)
 
 
 def _train_fold(cfg: DictConfig, train, summary_line) -> dict:
@@ -63,6 +68,10 @@ def _main(cfg: DictConfig) -> float | None:
             print(cv_summary_line(cv, cfg.paths.output_dir))
             return cv.get("val_acc", {}).get("mean")
         results = train(cfg)
+    except Interrupted as e:
+        interrupted(e, cfg.paths.output_dir)
+    except KeyboardInterrupt:
+        interrupted(Interrupted("SIGINT", 130), cfg.paths.output_dir)
     except Exception as e:
         if not in_multirun():
             if isinstance(e, BnnEdgeError):
@@ -70,7 +79,7 @@ def _main(cfg: DictConfig) -> float | None:
             raise
         # one failed job of a sweep must not stop the others: record it and go on
         record_failure(Path(cfg.paths.output_dir), e)
-        print(f"error: job in {cfg.paths.output_dir} failed: {e}", file=sys.stderr)
+        print(f"error: job in {cfg.paths.output_dir} failed: {one_line(e)}", file=sys.stderr)
         return None
     if results["global_rank"] == 0:
         print(summary_line(results))
@@ -78,8 +87,7 @@ def _main(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    check_cli_or_exit("train")
-    _main()
+    run_app("train", _main)
 
 
 if __name__ == "__main__":

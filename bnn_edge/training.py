@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from bnn_edge.config import instantiate_checked, validate_train_config
-from bnn_edge.loggers import ResumableCSVLogger
+from bnn_edge.errors import BnnEdgeError, ConfigError, DataError, Interrupted
+from bnn_edge.experiment.rundir import RunDir, check_checkpoint_matches
+from bnn_edge.loggers import ResumableCSVLogger, quiet_lightning
 from bnn_edge.module import BNNClassifier, module_options
 from bnn_edge.tracking import finish_wandb
 
@@ -26,25 +31,73 @@ def instantiate_group(group: DictConfig | None, option: str) -> list:
             if c is not None]
 
 
-def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path, resume: bool) -> str | None:
+def resolve_ckpt_path(ckpt_path: str | None, run: RunDir, resume: bool) -> str | None:
     """``last`` (or ``resume=true``) means this run directory's ``checkpoints/last.ckpt``,
     when it exists; an explicit path is used as given."""
     if ckpt_path not in (None, "last"):
         return ckpt_path
-    last = output_dir / "checkpoints" / "last.ckpt"
     wanted = ckpt_path == "last" or resume
-    return str(last) if wanted and last.is_file() else None
+    return str(run.last_checkpoint) if wanted and run.last_checkpoint.is_file() else None
 
 
-def finished_results(output_dir: Path) -> dict | None:
-    """The results.json of a run that finished (not failed), else None."""
-    path = output_dir / "results.json"
+def data_num_classes(cfg: DictConfig, datamodule) -> int:
+    """The class count of the data; ``model.num_classes``, when set, must agree with it."""
+    found = datamodule.num_classes
+    wanted = cfg.model.get("num_classes")
+    if wanted is not None and wanted != found:
+        raise ConfigError("model.num_classes", wanted,
+                          f"{found} (the number of classes of the data), or null")
+    return found
+
+
+_lightning_signals = threading.local()
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM raises :class:`Interrupted`, except while Lightning handles it itself.
+
+    Inside ``trainer.fit``/``test`` Lightning's own handler stops at the end of the
+    current batch (:class:`lightning.pytorch.utilities.exceptions.SIGTERMException`),
+    which :func:`train` turns into the same error.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if not getattr(_lightning_signals, "active", False):
+            raise Interrupted("SIGTERM", 128 + signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, handler)
     try:
-        results = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    done = results.get("status", "done") == "done" and results.get("val_acc") is not None
-    return results if done else None
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_trainer(trainer: L.Trainer, method: str, *args, **kwargs):
+    """``trainer.fit``/``validate``/``test`` with SIGTERM and SIGINT made :class:`Interrupted`."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from lightning.pytorch.trainer.states import TrainerStatus
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    _lightning_signals.active = True
+    try:
+        return getattr(trainer, method)(*args, **kwargs)
+    except MisconfigurationException as e:  # a trainer.* option Lightning rejects late
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise BnnEdgeError(f"trainer: {type(e).__name__}: {reason}") from e
+    except SIGTERMException:
+        raise Interrupted("SIGTERM", 128 + signal.SIGTERM,
+                          f" in epoch {trainer.current_epoch}") from None
+    except SystemExit:
+        if trainer.state.status == TrainerStatus.INTERRUPTED:  # Lightning's Ctrl-C shutdown
+            raise Interrupted("SIGINT", 128 + signal.SIGINT,
+                              f" in epoch {trainer.current_epoch}") from None
+        raise
+    finally:
+        _lightning_signals.active = False
 
 
 def train(cfg: DictConfig, echo=print) -> dict:
@@ -52,49 +105,70 @@ def train(cfg: DictConfig, echo=print) -> dict:
 
     The run directory receives ``config.yaml`` (resolved), ``data.json``, ``metrics.csv``,
     ``checkpoints/`` (``last.ckpt`` and the best by ``val/acc``) and ``results.json``.
+    Every option, the data module's included, is checked before anything is written.
     """
+    with stop_on_sigterm():
+        return _train(cfg, echo)
+
+
+def _train(cfg: DictConfig, echo) -> dict:
     t0 = time.perf_counter()
     validate_train_config(cfg)
     options = module_options(cfg.model)  # optimizer, schedule, network extras: checked now
-    out = Path(cfg.paths.output_dir)
+    run = RunDir(cfg.paths.output_dir)
+    out = run.path
     resume = bool(cfg.get("resume"))
-    if resume and (done := finished_results(out)) is not None:
-        echo(f"Skipped: {out} already finished (resume=true)")
-        return {**done, "skipped": True, "global_rank": 0}
+    current = OmegaConf.to_container(cfg, resolve=True)
+    if resume:
+        run.check_resume(current)
+        if (done := run.finished()) is not None:
+            echo(f"Skipped: {out} already finished (resume=true)")
+            return {**done, "skipped": True, "global_rank": 0}
     datamodule = instantiate_checked(cfg.data, "data")
+    num_classes = data_num_classes(cfg, datamodule)
+    hparams = dict(network=cfg.model.name, binarize=cfg.binarize, aug=cfg.aug,
+                   num_classes=num_classes, lr=cfg.model.lr,
+                   weight_decay=cfg.model.weight_decay, **options)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), run, resume)
+    if ckpt_path:
+        try:
+            check_checkpoint_matches(ckpt_path, hparams)
+        except DataError as e:
+            if ckpt_path != str(run.last_checkpoint):
+                raise
+            raise DataError(f"{e}; delete it to train this run from its start") from None
+    quiet_lightning()
     callbacks = instantiate_group(cfg.get("callbacks"), "callbacks")
     loggers = instantiate_group(cfg.get("logger"), "logger")
     trainer: L.Trainer = instantiate_checked(cfg.trainer, "trainer", callbacks=callbacks,
                                              logger=loggers or False)
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    (out / "config.yaml").write_text(OmegaConf.to_yaml(current))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule.setup("fit")
     data = datamodule.write_summary(out / "data.json")
+    sizes = data["split_sizes"]
     echo(f"Data: {data['description']} [{data['cache']}; fold {data['fold']}/{data['folds']}: "
-         f"{data['split_sizes']['train']} train, {data['split_sizes']['val']} val, "
-         f"{data['split_sizes']['test']} test]")
+         f"{sizes['train']} train, {sizes['val']} val, {sizes['test']} test]")
 
-    module = BNNClassifier(network=cfg.model.name, binarize=cfg.binarize, aug=cfg.aug,
-                           num_classes=cfg.model.num_classes, lr=cfg.model.lr,
-                           weight_decay=cfg.model.weight_decay, **options)
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), out, resume)
+    module = BNNClassifier(**hparams)
     if ckpt_path:
         echo(f"Resuming from {ckpt_path}")
-    if ckpt_path:
         for logger in loggers:
             if isinstance(logger, ResumableCSVLogger):
                 logger.append = True
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    _run_trainer(trainer, "fit", module, datamodule=datamodule, ckpt_path=ckpt_path,
+                 weights_only=True)
     fit_metrics = dict(trainer.callback_metrics)
     if "val/acc" not in fit_metrics:  # resumed at its last epoch: nothing was left to fit
-        trainer.validate(module, datamodule=datamodule, verbose=False)
+        _run_trainer(trainer, "validate", module, datamodule=datamodule, verbose=False)
         fit_metrics = dict(trainer.callback_metrics)
         best = getattr(trainer.checkpoint_callback, "best_model_score", None)
         if best is not None:
             fit_metrics["val/acc_best"] = max(float(best), float(fit_metrics["val/acc"]))
 
+    best = run.best_checkpoint()
     results = {
         "model": cfg.model.name, "binarize": cfg.binarize, "aug": cfg.aug,
         "seed": cfg.seed, "fold": data["fold"], "folds": data["folds"],
@@ -103,14 +177,12 @@ def train(cfg: DictConfig, echo=print) -> dict:
         "val_acc_best": _metric(fit_metrics, "val/acc_best"),
         "val_acc_top5": _metric(fit_metrics, "val/acc_top5"),  # None with <= 5 classes
         "test_acc": None, "test_loss": None, "test_acc_top5": None,
-        "best_checkpoint": None, "output_dir": str(out),
+        "test_split": sizes["test"] > 0,
+        "best_checkpoint": str(best) if best else None, "output_dir": str(out),
     }
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    if best:
-        results["best_checkpoint"] = best
-    if cfg.get("test"):
-        (test_metrics,) = trainer.test(module, datamodule=datamodule,
-                                       ckpt_path="best" if best else None,
+    if cfg.get("test") and sizes["test"] > 0:
+        (test_metrics,) = _run_trainer(trainer, "test", module, datamodule=datamodule,
+                                       ckpt_path=str(best) if best else None,
                                        weights_only=True, verbose=False)
         results["test_acc"] = _metric(test_metrics, "test/acc")
         results["test_loss"] = _metric(test_metrics, "test/loss")
@@ -128,7 +200,11 @@ def summary_line(results: dict) -> str:
     def pct(v):
         return "n/a" if v is None else f"{100 * v:.2f}%"
 
+    test = pct(results["test_acc"])
+    if results.get("test_split") is False:
+        test = "n/a (no test split: data.test_fraction=0)"
     return (f"Done: {results['model']} binarize={results['binarize']} aug={results['aug']} "
             f"fold={results['fold']} | val/acc {pct(results['val_acc'])} "
-            f"(best {pct(results['val_acc_best'])}) | test/acc {pct(results['test_acc'])} | "
+            f"(best {pct(results['val_acc_best'])}) | test/acc {test} | "
             f"{results['wall_time_s']:.0f} s | {results['output_dir']}")
+

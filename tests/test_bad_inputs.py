@@ -15,7 +15,7 @@ import torch
 
 from bnn_edge.data.ecg import ECGDataModule
 from bnn_edge.errors import DataError
-from bnn_edge.runs import load_checkpoint
+from bnn_edge.experiment.rundir import RunDir, load_module
 from tests.test_ecg_sources import PTBXL_NAMES, sines, write_record
 
 
@@ -87,32 +87,29 @@ def test_challenge_arrays_of_objects_or_text_are_refused_unread(tmp_path):
 
 
 def test_checkpoint_that_is_not_weights_is_refused_unread(tmp_path):
-    """load_checkpoint (evaluate, export) uses weights_only=True: a pickled object is refused."""
+    """load_module (evaluate, export) uses weights_only=True: a pickled object is refused."""
     marker = tmp_path / "executed"
     evil = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "hyper_parameters": Payload(marker)}, evil)
     with pytest.raises(DataError, match=rf"^{evil}: not a bnn_edge checkpoint"):
-        load_checkpoint(evil)
+        load_module(evil)
     assert not marker.exists()
     garbage = tmp_path / "garbage.ckpt"
     garbage.write_bytes(b"not a checkpoint")
     with pytest.raises(DataError, match=rf"^{garbage}: not a bnn_edge checkpoint"):
-        load_checkpoint(garbage)
+        load_module(garbage)
 
 
 def test_a_tampered_run_config_cannot_call_other_functions(tmp_path):
     """A config.yaml next to a checkpoint whose data._target_ names any other callable is
     refused before anything is instantiated."""
-    from bnn_edge.errors import DataError
-    from bnn_edge.runs import run_datamodule
-
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     marker = tmp_path / "called"
     (run / "config.yaml").write_text(
         "data:\n  _target_: pathlib.Path.touch\n  self: " + str(marker) + "\n")
     with pytest.raises(DataError, match="is not a bnn_edge data module"):
-        run_datamodule(run / "checkpoints" / "last.ckpt")
+        RunDir.of_checkpoint(run / "checkpoints" / "last.ckpt").datamodule()
     assert not marker.exists()
 
 

@@ -9,7 +9,7 @@ from bnn_edge.data import cache as cache_mod
 from bnn_edge.data import ecg as ecg_mod
 from bnn_edge.data.base import kfold_split
 from bnn_edge.data.ecg import ECGDataModule, make_inversion_task, reverse_electrodes
-from bnn_edge.errors import ConfigError, DataError
+from bnn_edge.errors import ConfigError
 
 
 def einthoven_residuals(x: np.ndarray) -> tuple[float, float]:
@@ -130,12 +130,19 @@ def test_cache_write_is_atomic(tmp_path, monkeypatch):
     assert list((tmp_path / "c").iterdir()) == []
 
 
-def test_corrupt_cache_names_the_file(tmp_path):
+def test_corrupt_cache_is_named_and_rebuilt(tmp_path, capsys):
     dm = ECGDataModule(n_trials=12, folds=2, seed=5, cache_dir=str(tmp_path), progress=False)
     path = dm.cache_path()
     path.write_bytes(b"not an npz archive")
-    with pytest.raises(DataError, match=str(path)):
-        dm.setup()
+    dm.setup()
+    warning = capsys.readouterr().err.strip()
+    assert warning.startswith(f"warning: {path}: cannot read cached arrays")
+    assert warning.endswith("rebuilding it") and len(warning.splitlines()) == 1
+    assert dm.arrays.info["cache"].startswith("generated in")
+    again = ECGDataModule(n_trials=12, folds=2, seed=5, cache_dir=str(tmp_path), progress=False)
+    again.setup()
+    assert again.arrays.info["cache"] == "cache"
+    assert np.array_equal(again.arrays.x, dm.arrays.x)
 
 
 def test_inversion_task_from_electrode_potentials():

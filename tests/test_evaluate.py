@@ -16,11 +16,18 @@ from bnn_edge.callbacks import RRAMBitErrors
 from bnn_edge.config import CONF_DIR
 from bnn_edge.errors import ConfigError
 from bnn_edge.evaluate import CSV_COLUMNS, evaluate
+from bnn_edge.experiment.rundir import RunDir
 from bnn_edge.faults import accuracy
 from bnn_edge.module import BNNClassifier
-from bnn_edge.runs import run_datamodule
 from bnn_edge.training import train
 from tests.conftest import run_cli
+
+
+def run_data(ckpt):
+    """The data module of a checkpoint's run, set up."""
+    datamodule = RunDir.of_checkpoint(ckpt).datamodule()
+    datamodule.setup("fit")
+    return datamodule
 
 
 def compose_config(name: str, *overrides: str):
@@ -80,7 +87,7 @@ def test_callback_gives_the_weights_back(runs):
     callback = RRAMBitErrors(ber=[0, 0.1, 0.5], draws=3)
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
                         enable_model_summary=False, callbacks=[callback])
-    (metrics,) = trainer.validate(module, datamodule=run_datamodule(ckpt), verbose=False)
+    (metrics,) = trainer.validate(module, datamodule=run_data(ckpt), verbose=False)
     assert {"ber/acc@0", "ber/acc@0.1", "ber/acc@0.5", "ber/acc_std@0.5"} <= metrics.keys()
     assert [p.draws for p in callback.results["val"]] == [1, 3, 3]
     assert metrics["ber/acc@0"] == pytest.approx(metrics["val/acc"], abs=1e-6)
@@ -129,7 +136,7 @@ def test_rate_zero_is_the_clean_accuracy(runs, tmp_path):
                          "bit_errors.draws=2", "split=val", f"paths.output_dir={tmp_path}")
     (curve,) = evaluate(cfg, echo=lambda *_: None)
     module = BNNClassifier.load_from_checkpoint(ckpt, weights_only=True)
-    clean = accuracy(module, run_datamodule(ckpt).val_dataloader())
+    clean = accuracy(module, run_data(ckpt).val_dataloader())
     assert curve.points[0].mean == clean and curve.points[0].draws == 1
     assert curve.split == "val" and [p.draws for p in curve.points] == [1, 2]
 

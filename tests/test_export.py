@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 
@@ -85,9 +86,9 @@ def test_export_contract_and_c_reference(binarize, checkpoints, tmp_path):
         assert (out / name).is_file(), name
     assert json.loads((out / "manifest.json").read_text()) == manifest
 
-    from bnn_edge.runs import load_checkpoint
+    from bnn_edge.experiment.rundir import load_module
 
-    net = load_checkpoint(checkpoints[binarize]).net.eval()
+    net = load_module(checkpoints[binarize]).net.eval()
     expected = binary_layers(net)
     assert [layer["name"] for layer in manifest["binary_layers"]] == [n for n, _ in expected]
     assert len(expected) == (2 if binarize == "classifier" else 7)
@@ -152,3 +153,67 @@ def test_export_cli(checkpoints, tmp_path):
                   f"out={tmp_path / 'cli2'}")
     assert bad.returncode == 2
     assert bad.stderr.strip().startswith("error: ckpt_path=")
+
+
+def test_export_refuses_a_folder_with_files_unless_overwrite(checkpoints, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    args = [f"ckpt_path={checkpoints['classifier']}", f"out={out}", "n_vectors=64"]
+    proc = run_cli("bnn_edge.export", *args)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"error: out='{out}' is not allowed: expected an empty or "
+                                   f"new folder (it holds files; overwrite=true replaces the "
+                                   f"export's files in it)")
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    proc = run_cli("bnn_edge.export", *args, "overwrite=true")
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    written = sorted(p.name for p in out.iterdir() if p.name != "notes.txt")
+    assert manifest["files"] == written and "notes.txt" not in manifest["files"]
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_printed_c_command_is_shell_quoted_and_runs(checkpoints, tmp_path):
+    out = tmp_path / "with space"
+    proc = run_cli("bnn_edge.export", f"ckpt_path={checkpoints['classifier']}", f"out={out}",
+                   "n_vectors=64")
+    assert proc.returncode == 0, proc.stderr
+    (line,) = [x for x in proc.stdout.splitlines() if x.startswith("C reference: ")]
+    command = line.removeprefix("C reference: ")
+    assert command.startswith(f"cd {shlex.quote(str(out))} && ")
+    run = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert len(run.stdout.split()) == 64
+
+
+@pytest.mark.parametrize("args", [[], ["classifier_input.i8", "abc", "s.f32"],
+                                  ["classifier_input.i8", "0", "s.f32"],
+                                  ["classifier_input.i8", "-3", "s.f32"],
+                                  ["classifier_input.i8", "5x", "s.f32"],
+                                  ["a", "1", "b", "c", "d"]])
+def test_bnn_check_refuses_bad_arguments_with_its_usage(args, built_c):
+    proc = subprocess.run([str(built_c), *args], cwd=built_c.parent, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "usage: " in proc.stderr
+    assert not (built_c.parent / "s.f32").exists()
+
+
+def test_bnn_check_refuses_a_short_input_without_writing(built_c):
+    short = built_c.parent / "short.i8"
+    short.write_bytes((built_c.parent / "classifier_input.i8").read_bytes()[:100])
+    proc = subprocess.run([str(built_c), "short.i8", "64", "s.f32"], cwd=built_c.parent,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "expected 64 vectors" in proc.stderr
+    assert not (built_c.parent / "s.f32").exists()
+
+
+@pytest.fixture(scope="module")
+def built_c(checkpoints, tmp_path_factory):
+    """bnn_check compiled from a fresh export of the classifier checkpoint."""
+    out = tmp_path_factory.mktemp("c_export")
+    export_checkpoint(str(checkpoints["classifier"]), str(out / "e"), 64)
+    exe = out / "e" / "bnn_check"
+    subprocess.run(["cc", "-std=c99", "-O2", "bnn.c", "bnn_check.c", "-o", str(exe)],
+                   cwd=out / "e", check=True, timeout=120)
+    return exe

@@ -135,8 +135,10 @@ def test_missing_root_and_folders_are_data_errors(tmp_path, image_root):
 
 
 def test_class_mismatches_are_data_errors(tmp_path, image_root):
-    with pytest.raises(DataError, match=r"holds 6 class folders but model.num_classes=1000"):
-        ImageNetDataModule(root=str(image_root), batch_size=4, num_classes=1000).setup("fit")
+    with pytest.raises(ConfigError, match=r"^model\.num_classes=1000 is not allowed: expected 6 "
+                                          r"\(the class folders of .*train\), or null$"):
+        ImageNetDataModule(root=str(image_root), batch_size=4, num_classes=1000)
+    assert ImageNetDataModule(root=str(image_root), batch_size=4).num_classes == 6
     root = make_image_folder(tmp_path / "img", n_train=2, n_val=1)
     (root / "val" / "extra_class").mkdir()
     Image.new("RGB", (40, 40)).save(root / "val" / "extra_class" / "x.png")

@@ -163,9 +163,10 @@ def compose_train(*overrides: str):
         return compose(config_name="train", overrides=list(overrides))
 
 
-def tiny_overrides(root: Path, out: Path, num_classes: int = 6) -> list[str]:
+def tiny_overrides(root: Path, out: Path, num_classes: int | None = 6) -> list[str]:
+    classes = [] if num_classes is None else [f"model.num_classes={num_classes}"]
     return ["model=mobilenet", f"data.root={root}", "data.image_size=32", "data.batch_size=8",
-            "data.num_workers=0", "data.pin_memory=false", f"model.num_classes={num_classes}",
+            "data.num_workers=0", "data.pin_memory=false", *classes,
             "callbacks.rich_progress_bar=null", "trainer.enable_model_summary=false",
             "trainer.accelerator=cpu", f"paths.output_dir={out}"]
 
@@ -183,9 +184,9 @@ def test_variants_train_on_the_tiny_folder(binarize, six_classes, tmp_path):
     """One SGD epoch (3 steps of 8 images at 32 x 32) per variant; classifier via the CLI."""
     run_dir = tmp_path / "run"
     opts = ["model.lr=0.01", "model.warmup_epochs=0.5", "trainer.max_epochs=1"]
-    if binarize == "classifier":  # exactly the documented command, as a user runs it
+    if binarize == "classifier":  # as a user runs it: the class count comes from the data
         proc = run_cli("bnn_edge.train", f"binarize={binarize}", *tiny_overrides(
-            six_classes, run_dir)[:-1], *opts, f"hydra.run.dir={run_dir}",
+            six_classes, run_dir, num_classes=None)[:-1], *opts, f"hydra.run.dir={run_dir}",
                        env={"OMP_NUM_THREADS": "1"})
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert proc.stdout.strip().splitlines()[-1].startswith(
@@ -259,4 +260,12 @@ def test_missing_root_fails_before_the_run_directory(tmp_path):
                         f"paths.output_dir={tmp_path / 'run'}")
     with pytest.raises(ConfigError, match=r"^model\.optimizer='lbfgs' is not allowed"):
         train(cfg, echo=lambda *_: None)  # model options are checked before the data
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_class_count_that_disagrees_with_the_folders_is_refused(six_classes, tmp_path):
+    cfg = compose_train(*tiny_overrides(six_classes, tmp_path / "run", num_classes=4))
+    with pytest.raises(ConfigError, match=r"^model\.num_classes=4 is not allowed: expected 6 "
+                                          r"\(the class folders of .*\), or null$"):
+        train(cfg, echo=lambda *_: None)
     assert not (tmp_path / "run").exists()

@@ -89,3 +89,38 @@ def test_cli_rejects_bad_arguments(argv, message, capsys, tmp_path):
 def test_empty_directory(tmp_path, capsys):
     assert report_main([str(tmp_path)]) == 0
     assert "No finished runs." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (b"[1, 2]", "the top level is a list, expected an object"),
+    (json.dumps({"binarize": "full", "aug": 1, "val_acc": 0.9}).encode(), "model is missing"),
+    (json.dumps({"model": "ecg", "binarize": "full", "aug": "seven",
+                 "val_acc": 0.9}).encode(), "aug='seven', expected an integer >= 1"),
+    (json.dumps({"model": "ecg", "binarize": "full", "aug": 1,
+                 "val_acc": "0.9"}).encode(), "val_acc='0.9', expected a number in [0, 1]"),
+    (json.dumps({"model": "ecg", "binarize": "quarter", "aug": 1,
+                 "val_acc": 0.9}).encode(), "binarize='quarter', expected one of"),
+    (b"\xff\xfe{\"model\": 1}", "not UTF-8 text"),
+])
+def test_malformed_results_are_listed_as_unreadable_and_skipped(content, reason, sweep,
+                                                                capsys):
+    root, vals = sweep
+    bad = fake_run(root, "tampered", binarize="full", aug=1)
+    (bad / "results.json").write_bytes(content)
+    assert report_main([str(root)]) == 0
+    printed = capsys.readouterr().out
+    assert f"{sum(map(len, vals.values()))} finished runs in {len(vals)} groups" in printed
+    (line,) = [line for line in printed.splitlines() if str(bad) in line]
+    assert line.startswith(f"not averaged (unreadable): {bad} - {bad / 'results.json'}: ")
+    assert reason in line
+
+
+def test_other_tools_folders_are_not_runs(sweep, capsys):
+    """An evaluate output folder (.hydra with task_name evaluate) is not an incomplete run."""
+    root, _ = sweep
+    ev = root / "evaluate" / "2026-01-01_00-00-00"
+    (ev / ".hydra").mkdir(parents=True)
+    (ev / ".hydra" / "config.yaml").write_text("task_name: evaluate\nckpt_path: x\n")
+    (ev / "ber_curve.csv").write_text("variant\n")
+    report = make_report(root)
+    assert all("evaluate" not in str(r.path) for r in report["runs"])

@@ -168,3 +168,17 @@ def test_the_readme_command(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["epochs"] == 10 and results["test_acc"] > 0.85
+
+
+def test_no_test_split_trains_and_says_so(tmp_path):
+    """data.test_fraction=0: no test split, no test metrics, and the summary line says so."""
+    run_dir = tmp_path / "run"
+    proc = run_cli("bnn_edge.train", "data.n_trials=40", "trainer.max_epochs=1",
+                   "data.test_fraction=0", "callbacks.rich_progress_bar=null",
+                   f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    assert "| test/acc n/a (no test split: data.test_fraction=0) |" in last
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["test_acc"] is None and results["test_split"] is False
+    assert json.loads((run_dir / "data.json").read_text())["split_sizes"]["test"] == 0

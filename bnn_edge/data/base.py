@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset, default_collate
 
-from bnn_edge.errors import ConfigError
+from bnn_edge.errors import ConfigError, DataError
 
 
 @dataclass
@@ -81,6 +81,45 @@ def kfold_split(labels: np.ndarray, folds: int, fold: int, test_fraction: float,
     return Split(*(np.sort(np.concatenate(parts)) for parts in (train, val, test)))
 
 
+def check_trials(arrays: dict[str, np.ndarray], where, trial_shape: tuple[int, ...],
+                 num_classes: int, per_trial: tuple[str, ...] = ()) -> None:
+    """DataError naming ``where`` unless ``arrays`` hold the task's trials as trained on.
+
+    ``x`` (n, *trial_shape) of numbers that stay finite as float32, ``y`` (n,) integer
+    labels in [0, num_classes) with at least two classes, and each ``per_trial`` array an
+    integer vector of n values. Cached and freshly built arrays get the same check.
+    """
+    for key in ("x", "y", *per_trial):
+        if key not in arrays:
+            raise DataError(f"{where}: the array {key!r} is missing")
+    x, y = arrays["x"], arrays["y"]
+    expected = "(n, " + ", ".join(map(str, trial_shape)) + ")"
+    if x.ndim != 1 + len(trial_shape) or tuple(x.shape[1:]) != tuple(trial_shape):
+        raise DataError(f"{where}: x has shape {x.shape}, expected {expected}")
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise DataError(f"{where}: x holds {x.dtype}, expected real numbers")
+    with np.errstate(over="ignore"):
+        bad = np.count_nonzero(~np.isfinite(x.astype(np.float32, copy=False)))
+    if bad:
+        raise DataError(f"{where}: x holds {bad} values that are NaN or Inf as float32")
+    if y.shape != (len(x),):
+        raise DataError(f"{where}: y has shape {y.shape}, expected ({len(x)},), one label "
+                        f"per trial")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{where}: y holds {y.dtype}, expected integer labels")
+    outside = np.unique(y[(y < 0) | (y >= num_classes)])
+    if len(outside):
+        raise DataError(f"{where}: labels {outside[:5].tolist()} outside 0..{num_classes - 1}")
+    if len(np.unique(y)) < 2:
+        raise DataError(f"{where}: every trial has label {int(y[0]) if len(y) else None}; "
+                        f"the task needs at least two classes")
+    for key in per_trial:
+        a = arrays[key]
+        if a.shape != (len(x),) or not np.issubdtype(a.dtype, np.integer):
+            raise DataError(f"{where}: {key} has shape {a.shape} ({a.dtype}), expected "
+                            f"({len(x)},) integers, one per trial")
+
+
 class AddGaussianNoise:
     """A collate function: stack a batch, then add N(0, std^2) noise to the signals.
 
@@ -120,8 +159,11 @@ class ArrayDataModule(L.LightningDataModule):
     """A data module over in-memory arrays with the project's split protocol.
 
     Subclasses implement :meth:`load` (build or read the trials, typically via the
-    cache) and :meth:`describe_source` (one line saying which data this is).
+    cache) and :meth:`describe_source` (one line saying which data this is), and set
+    :attr:`num_classes`, the label count of the task, known before any data is loaded.
     """
+
+    num_classes: int = 2
 
     def __init__(self, folds: int = 5, fold: int = 0, test_fraction: float = 0.2,
                  batch_size: int = 32, num_workers: int = 0, seed: int = 0,
@@ -153,10 +195,6 @@ class ArrayDataModule(L.LightningDataModule):
         y = torch.from_numpy(self.arrays.y.astype(np.int64))
         self.datasets = {name: TensorDataset(x[idx], y[idx])
                          for name, idx in vars(self.split).items()}
-
-    @property
-    def num_classes(self) -> int:
-        return int(self.arrays.y.max()) + 1
 
     def _loader(self, name: str, shuffle: bool, collate_fn=None) -> DataLoader:
         return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle,

@@ -12,7 +12,6 @@ The file sources ``ptbxl``, ``challenge`` and ``wfdb`` (real 12-lead recordings)
 from __future__ import annotations
 
 import importlib.resources
-import time
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
@@ -22,13 +21,14 @@ import torch
 from scipy.signal import resample_poly
 from torch.utils.data import TensorDataset
 
-from bnn_edge.data.base import ArrayDataModule, Arrays
-from bnn_edge.data.cache import cache_key, default_cache_dir, load_arrays, save_arrays_atomic
+from bnn_edge.data.base import ArrayDataModule, Arrays, check_trials
+from bnn_edge.data.cache import cache_key, load_or_build, resolve_cache_dir
 from bnn_edge.errors import ConfigError, DataError
 
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 FS = 250
 WINDOW = 750
+TRIAL_SHAPE = (len(LEADS), WINDOW)
 SOURCES = ("synthetic", "ptbxl", "challenge", "wfdb")
 SPLITS = ("random", "strat_fold")
 
@@ -192,6 +192,24 @@ def make_inversion_task(ecgs: np.ndarray, fs_in: int, rng: np.random.Generator,
     return Arrays(x=x, y=y, info={"swap_index": swap_of})
 
 
+META_KEYS = ("records_read", "records_skipped", "records_skipped_total", "skipped_examples",
+             "input_sampling_hz")
+
+
+def _read_meta(arrays: dict, where: Path) -> dict:
+    """The JSON record of what a file source read and skipped, stored beside its arrays."""
+    import json
+
+    meta = arrays.get("meta")
+    try:
+        value = json.loads(str(meta)) if meta is not None and meta.dtype.kind == "U" else None
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict) or not all(k in value for k in META_KEYS):
+        raise DataError(f"{where}: its record of the files read (meta) is missing or malformed")
+    return value
+
+
 class ECGDataModule(ArrayDataModule):
     """12-lead ECG electrode-inversion trials (3 s, 250 Hz), label 1 = reversed electrodes.
 
@@ -232,7 +250,7 @@ class ECGDataModule(ArrayDataModule):
         self.inverted_fraction = float(inverted_fraction)
         self.windows_per_record, self.max_records = windows_per_record, max_records
         self.split_by = split
-        self.cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
+        self.cache_dir = resolve_cache_dir(cache_dir)
         self.progress = progress
         self.reader = None
         # per trial, for file sources: PTB-XL strat_fold (-1: none) and swap index (-1: none)
@@ -319,21 +337,32 @@ class ECGDataModule(ArrayDataModule):
             settings.update(swaps=self.swaps, inverted_fraction=self.inverted_fraction)
         return self.cache_dir / f"ecg_{self.source}_{cache_key(settings)}.npz"
 
+    def _check_swaps(self, cached: dict, path: Path) -> np.ndarray:
+        """The swap index of every trial, checked against the labels and ``data.swaps``."""
+        swap, y = cached["swap_index"], cached["y"]
+        if ((swap < -1) | (swap >= len(self.swaps))).any() or ((swap >= 0) != (y == 1)).any():
+            raise DataError(f"{path}: swap_index does not match the labels and data.swaps")
+        return swap
+
+    def _check_synthetic(self, cached: dict, path: Path) -> Arrays:
+        check_trials(cached, path, TRIAL_SHAPE, self.num_classes, per_trial=("swap_index",))
+        if len(cached["y"]) != self.n_trials:
+            raise DataError(f"{path}: {len(cached['y'])} trials, expected data.n_trials="
+                            f"{self.n_trials}")
+        return Arrays(cached["x"], cached["y"], {"swap_index": self._check_swaps(cached, path)})
+
+    def _build_synthetic(self) -> dict[str, np.ndarray]:
+        ecgs = generate_deepfake_ecgs(self.n_trials, self.seed, progress=self.progress)
+        rng = np.random.default_rng(self.seed)
+        arrays = make_inversion_task(ecgs, 500, rng, self.swaps, self.inverted_fraction)
+        return {"x": arrays.x, "y": arrays.y, "swap_index": arrays.info["swap_index"]}
+
     def load(self) -> Arrays:
         if self.reader is not None:
             return self._load_real()
         path = self.cache_path()
-        if path.exists():
-            cached = load_arrays(path)
-            arrays = Arrays(cached["x"], cached["y"], {"swap_index": cached["swap_index"]})
-            origin = "cache"
-        else:
-            t0 = time.perf_counter()
-            ecgs = generate_deepfake_ecgs(self.n_trials, self.seed, progress=self.progress)
-            rng = np.random.default_rng(self.seed)
-            arrays = make_inversion_task(ecgs, 500, rng, self.swaps, self.inverted_fraction)
-            save_arrays_atomic(path, x=arrays.x, y=arrays.y, swap_index=arrays.info["swap_index"])
-            origin = f"generated in {time.perf_counter() - t0:.1f} s"
+        arrays, origin = load_or_build(path, self._build_synthetic, self._check_synthetic,
+                                       verb="generated")
         swap_counts = Counter(int(k) for k in arrays.info.pop("swap_index") if k >= 0)
         arrays.info.update({
             "source": self.source,
@@ -355,16 +384,22 @@ class ECGDataModule(ArrayDataModule):
         from bnn_edge.data.ecg_sources import build_task
 
         path = self._real_cache_path()
-        if path.exists():
-            cached = load_arrays(path)
-            meta = json.loads(str(cached.pop("meta")))
-            origin = "cache"
-        else:
-            t0 = time.perf_counter()
-            cached, meta = build_task(self.reader, self.windows_per_record, self.seed,
+
+        def build() -> dict[str, np.ndarray]:
+            arrays, meta = build_task(self.reader, self.windows_per_record, self.seed,
                                       self.swaps, self.inverted_fraction, self.progress)
-            save_arrays_atomic(path, meta=np.array(json.dumps(meta)), **cached)
-            origin = f"read in {time.perf_counter() - t0:.1f} s"
+            return {"meta": np.array(json.dumps(meta)), **arrays}
+
+        def check(arrays: dict, where: Path) -> tuple[dict, dict]:
+            check_trials(arrays, where, TRIAL_SHAPE, self.num_classes,
+                         per_trial=("swap_index", "groups", "strat_fold"))
+            meta = _read_meta(arrays, where)
+            if not self.reader.labelled:
+                self._check_swaps(arrays, where)
+            return {k: v for k, v in arrays.items() if k != "meta"}, meta
+
+        (cached, meta), origin = load_or_build(path, build, check, verb="read",
+                                               built_from=self.reader.root)
         # windows of one record (or patient) stay in one split; one window per record and no
         # patient ids (challenge, wfdb) leave the split stratified by class instead
         grouped = self.reader.group_by == "patient_id" or self.windows_per_record > 1
@@ -378,9 +413,6 @@ class ECGDataModule(ArrayDataModule):
                             f"({meta['records_read']} records read, "
                             f"{meta['records_skipped_total']} skipped); data.folds="
                             f"{self.folds} with a test split needs at least {need}")
-        if len(np.unique(cached["y"])) < 2:
-            raise DataError(f"{self.reader.root}: every trial has label "
-                            f"{int(cached['y'][0])}; the task needs both classes")
         swap_of = self.swap_index = cached["swap_index"]
         swap_counts = Counter(int(k) for k in swap_of if k >= 0)
         info = {

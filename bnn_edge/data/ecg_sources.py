@@ -157,7 +157,9 @@ def prepare_wfdb_signal(signal: np.ndarray, fields: dict, record: str,
     check_signal(x, record)
     fs_in = float(fields["fs"])
     margin = edge_margin(fs_in) if margin is None else margin
-    y = resample_to(x, fs_in, padtype="line")
+    with np.errstate(over="ignore"):
+        y = resample_to(x, fs_in, padtype="line")
+    check_signal(y, record)  # as float32: values beyond its range become Inf
     return y[:, margin:y.shape[1] - margin]
 
 
@@ -380,13 +382,14 @@ class ChallengeSource:
         x = self._load(self.inputs, mmap=True)
         for i in _track(list(range(self.n)), f"Reading {self.n} challenge ECGs", progress):
             name = f"{CHALLENGE_INPUTS}[{i}]"
-            sig = np.asarray(x[i], dtype=np.float64)[CHALLENGE_TO_PROJECT]
+            with np.errstate(over="ignore"):  # beyond float32's range: Inf, then skipped
+                sig = np.asarray(x[i], dtype=np.float32)[CHALLENGE_TO_PROJECT]
             try:
-                check_signal(sig, name)
+                check_signal(sig.astype(np.float64), name)
             except RecordProblem as p:
                 skips.add(p)
                 continue
-            yield Record(name, sig.astype(np.float32), str(i), float(FS), label=int(self.y[i]))
+            yield Record(name, sig, str(i), float(FS), label=int(self.y[i]))
 
 
 class WFDBSource:

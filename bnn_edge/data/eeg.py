@@ -18,14 +18,13 @@ Preprocessed sets are cached (atomically), keyed by every setting that changes t
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
 from bnn_edge.data import eegmmidb
-from bnn_edge.data.base import ArrayDataModule, Arrays
-from bnn_edge.data.cache import cache_key, default_cache_dir, load_arrays, save_arrays_atomic
+from bnn_edge.data.base import ArrayDataModule, Arrays, check_trials
+from bnn_edge.data.cache import cache_key, load_or_build, resolve_cache_dir
 from bnn_edge.errors import ConfigError, DataError
 
 SOURCES = ("synthetic", "physionet")
@@ -34,6 +33,7 @@ SPLITS = ("trial", "subject")
 DEFAULT_EXCLUDE = (88, 92, 100, 104)
 SYNTHETIC_SUBJECTS = 20
 CACHE_VERSION = 1
+TRIAL_SHAPE = (len(eegmmidb.CHANNELS), eegmmidb.N_SAMPLES)
 
 
 def _is_int(value) -> bool:
@@ -128,7 +128,7 @@ class EEGDataModule(ArrayDataModule):
         self.runs = tuple(sorted(runs))
         self.root = None if root is None else Path(root).expanduser()
         self.synthetic_seed = synthetic_seed
-        self.cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
+        self.cache_dir = resolve_cache_dir(cache_dir)
         self.progress = progress
         self.trial_subjects: np.ndarray | None = None  # subject id of every trial, once loaded
         if source == "physionet" and not download:
@@ -246,18 +246,29 @@ class EEGDataModule(ArrayDataModule):
                 "skipped_reasons": np.array([skipped[s] for s in sorted(skipped)], dtype=str),
                 "dropped_cues": np.array(dropped, dtype=np.int64)}
 
+    def _check_stored(self, stored: dict, where) -> dict:
+        """The arrays of a built or cached set, checked as the network will see them."""
+        check_trials(stored, where, TRIAL_SHAPE, self.num_classes, per_trial=("subject",))
+        for key in ("skipped_ids", "skipped_reasons", "dropped_cues"):
+            if key not in stored:
+                raise DataError(f"{where}: the array {key!r} is missing")
+        ids, reasons = stored["skipped_ids"], stored["skipped_reasons"]
+        if (ids.ndim != 1 or reasons.shape != ids.shape or not np.issubdtype(ids.dtype, np.integer)
+                or reasons.dtype.kind != "U" or stored["dropped_cues"].shape != ()
+                or not np.issubdtype(stored["dropped_cues"].dtype, np.integer)):
+            raise DataError(f"{where}: its record of skipped subjects is malformed")
+        unknown = sorted(set(np.unique(stored["subject"]).tolist()) - set(self.subjects))
+        if unknown:
+            raise DataError(f"{where}: trials of subjects {unknown[:5]} that were not asked for")
+        return stored
+
     def load(self) -> Arrays:
         files = self._physionet_files() if self.source == "physionet" else None
         path = self.cache_path(files)
-        if path.exists():
-            stored = load_arrays(path)
-            origin = "cache"
-        else:
-            t0 = time.perf_counter()
-            stored = self._build()
-            save_arrays_atomic(path, **stored)
-            verb = "generated" if self.source == "synthetic" else "read"
-            origin = f"{verb} in {time.perf_counter() - t0:.1f} s"
+        verb = "generated" if self.source == "synthetic" else "read"
+        built_from = path if self.source == "synthetic" else self.resolved_root()
+        stored, origin = load_or_build(path, self._build, self._check_stored, verb=verb,
+                                       built_from=built_from)
         subject = stored["subject"]
         used, counts = np.unique(subject, return_counts=True)
         excluded = dict(self.excluded)

@@ -74,9 +74,9 @@ class ImageNetDataModule(L.LightningDataModule):
     """ImageFolder train/val(/test) loaders with the standard ImageNet transforms.
 
     Options are checked on construction (ConfigError names the option); a missing
-    ``root`` or class folder is a DataError naming the path. ``num_classes``, when given,
-    must equal the number of class folders found (it is ``model.num_classes`` in the
-    config), so a 1000-way head is never trained on a 10-class folder by mistake.
+    ``root`` or class folder is a DataError naming the path. The class count comes from the
+    folders; ``num_classes`` (``model.num_classes`` in the config), when given, must equal
+    it, so a 1000-way head is never trained on a 10-class folder by mistake.
     """
 
     def __init__(self, root: str | None = None, image_size: int = 224, batch_size: int = 256,
@@ -108,8 +108,13 @@ class ImageNetDataModule(L.LightningDataModule):
                                 "hold train/ and val/, each with one sub-folder per class)")
         self.image_size, self.batch_size = image_size, batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
-        self.expected_classes, self.folds, self.fold, self.seed = num_classes, folds, fold, seed
+        self.folds, self.fold, self.seed = folds, fold, seed
         self.test_dir = self.root / ("test" if has_class_folders(self.root / "test") else "val")
+        self._classes = sorted(p.name for p in (self.root / "train").iterdir() if p.is_dir())
+        if num_classes is not None and num_classes != len(self._classes):
+            raise ConfigError("model.num_classes", num_classes,
+                              f"{len(self._classes)} (the class folders of "
+                              f"{self.root / 'train'}), or null")
         self.datasets: dict[str, ImageFolder] = {}
 
     def _folder(self, path: Path, transform) -> ImageFolder:
@@ -132,10 +137,6 @@ class ImageNetDataModule(L.LightningDataModule):
             if self.datasets[name].classes != classes:
                 raise DataError(f"{self.root / name if name == 'val' else self.test_dir}: its "
                                 f"class folders differ from those of {self.root / 'train'}")
-        if self.expected_classes is not None and len(classes) != self.expected_classes:
-            raise DataError(f"{self.root / 'train'} holds {len(classes)} class folders but "
-                            f"model.num_classes={self.expected_classes}: set "
-                            f"model.num_classes={len(classes)}")
         if len(self.datasets["train"]) < self.batch_size:
             raise ConfigError("data.batch_size", self.batch_size,
                               f"at most the {len(self.datasets['train'])} training images of "
@@ -143,11 +144,12 @@ class ImageNetDataModule(L.LightningDataModule):
 
     @property
     def classes(self) -> list[str]:
-        return self.datasets["train"].classes
+        """The class folder names of ``train/``, in label order (known before setup)."""
+        return list(self._classes)
 
     @property
     def num_classes(self) -> int:
-        return len(self.classes)
+        return len(self._classes)
 
     def _loader(self, name: str, train: bool) -> DataLoader:
         return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=train,

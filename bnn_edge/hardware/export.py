@@ -138,6 +138,8 @@ def export_model(net: nn.Module, out: Path, samples: torch.Tensor, meta: dict) -
         with resources.as_file(resources.files("bnn_edge.hardware") / "c" / name) as src:
             shutil.copyfile(src, out / name)
     (out / "bnn_weights.h").write_text(weights_header(folded))
+    written = ["model.npz", "vectors.npz", "classifier_input.i8", *C_FILES, "bnn_weights.h",
+               "manifest.json"]
 
     folded_names = {layer.name for layer in folded}
     manifest = {
@@ -159,7 +161,7 @@ def export_model(net: nn.Module, out: Path, samples: torch.Tensor, meta: dict) -
         "vectors": {"n": int(len(vectors["logits"])),
                     "classifier_input": list(vectors["classifier_input"].shape),
                     "logits": list(vectors["logits"].shape)},
-        "files": sorted({p.name for p in out.iterdir()} | {"manifest.json"}),
+        "files": sorted(written),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -1,0 +1,1 @@
+"""Command-line entry points: parse, check, call the library, one failure path."""

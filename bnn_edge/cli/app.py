@@ -1,0 +1,226 @@
+"""What every Hydra entry point shares: the command-line check and the one failure path.
+
+:func:`precheck` composes the app's configuration from the command line before Hydra runs
+it, so that a mistake costs one line instead of Hydra's multi-line report: a bad group
+choice, an unknown key (with the close matches), a missing mandatory value, or an output
+folder that cannot be written. A ``trainer.<name>`` that is an argument of
+``lightning.pytorch.Trainer`` but not in the trainer config is accepted as if written
+``+trainer.<name>``. :func:`fail` prints an error as one ``error:`` line and exits with 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn
+
+from bnn_edge.config import CONF_DIR, app_groups, check_cli_choices, check_output_dir
+from bnn_edge.errors import BnnEdgeError
+
+#: Hydra flags that print or inspect instead of running: nothing to check
+_INSPECT = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i",
+            "--shell-completion", "-sc")
+#: Hydra flags followed by a value
+_WITH_VALUE = ("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name",
+               "-cn", "--config-dir", "-cd", "--experimental-rerun")
+_FAILED_KEY = re.compile(r"Could not (?:override|append to config\. An item is already at|"
+                         r"delete from config\.) '([^']+)'")
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of an error's message (a DataLoader worker's adds a traceback)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def fail(error: BaseException, output_dir: str | Path | None = None) -> NoReturn:
+    """Print ``error`` as one ``error:`` line, drop ``output_dir`` if nothing was written
+    there but Hydra's own start-up files, and exit with status 2."""
+    print(f"error: {one_line(error)}", file=sys.stderr)
+    if output_dir is not None:
+        discard_empty_dir(Path(output_dir))
+    sys.exit(2)
+
+
+def discard_empty_dir(path: Path) -> None:
+    """Remove a folder holding only what Hydra writes at start (.hydra, the app's log)."""
+    if path.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in path.iterdir()):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def overrides_of(argv: list[str]) -> list[str]:
+    """The override arguments of a Hydra command line (flags and their values left out)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg.startswith("-"):
+            skip = arg in _WITH_VALUE
+        else:
+            out.append(arg)
+    return out
+
+
+def _first_values(overrides: list[str]) -> list[str]:
+    """Each sweep override (``aug=1,2,4``) replaced by its first value, for composing."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser = OverridesParser.create()
+    out = []
+    for text in overrides:
+        try:
+            (override,) = parser.parse_overrides([text])
+        except OverrideParseException as e:
+            raise BnnEdgeError(f"cannot read the override {text!r}: "
+                               f"{one_line(e)}") from None
+        if override.is_sweep_override():
+            first = next(iter(override.sweep_string_iterator()), None)
+            prefix = text[: len(text) - len(text.lstrip("+~"))]
+            text = f"{prefix}{override.key_or_group}={first}"
+        out.append(text)
+    return out
+
+
+def _trainer_arguments() -> set[str]:
+    import inspect
+
+    from lightning.pytorch import Trainer
+
+    return set(inspect.signature(Trainer.__init__).parameters) - {"self"}
+
+
+def _keys_at(compose, app: str, overrides: list[str], parent: str) -> list[str]:
+    """The keys of node ``parent`` in the app's config composed without the bad override."""
+    from omegaconf import DictConfig, OmegaConf
+
+    for attempt in (overrides, []):
+        try:
+            cfg = compose(app, attempt)
+        except Exception:  # another bad override: try with fewer
+            continue
+        node = OmegaConf.select(cfg, parent, throw_on_missing=False) if parent else cfg
+        if not isinstance(node, DictConfig):
+            return []
+        return sorted(str(k) for k in node if parent or k != "hydra")
+    return []
+
+
+def _unknown_key(key: str, known: list[str], extra: set[str] = frozenset()) -> BnnEdgeError:
+    parent, _, name = key.rpartition(".")
+    prefix = f"{parent}." if parent else ""
+    close = difflib.get_close_matches(name, sorted(set(known) | extra), n=3, cutoff=0.5)
+    if close:
+        hint = f"did you mean {' or '.join(prefix + c for c in close)}?"
+    elif known:
+        shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+        hint = f"the options {'of ' + parent if parent else 'here'} are {shown}"
+    else:
+        hint = f"{parent or 'this app'} has no such option"
+    return BnnEdgeError(f"{key} is not an option ({hint})")
+
+
+def _missing(node, prefix: str = "") -> list[str]:
+    from omegaconf import DictConfig, OmegaConf
+
+    out = []
+    for key in node:
+        full = f"{prefix}{key}"
+        if OmegaConf.is_missing(node, key):
+            out.append(full)
+            continue
+        child = node._get_node(key)
+        if isinstance(child, DictConfig) and not child._is_interpolation():
+            out += _missing(child, full + ".")
+    return out
+
+
+def precheck(app: str, argv: list[str], output_dir: bool = True) -> list[str]:
+    """Check the command line of ``conf/<app>.yaml``; return it, ``trainer.X`` rewritten.
+
+    Raises BnnEdgeError (ConfigError for a bad value) with a one-line message. With
+    ``output_dir`` the run (or sweep) folder Hydra is about to create is checked too.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import ConfigCompositionException, MissingConfigException
+    from omegaconf import OmegaConf
+
+    if any(arg.split("=")[0] in _INSPECT for arg in argv):
+        return argv
+    check_cli_choices(argv, groups=app_groups(app))
+    overrides = overrides_of(argv)
+    composed = _first_values(overrides)
+    rewritten: dict[str, str] = {}
+
+    def compose(name, ovr):
+        return hydra_compose(name, overrides=ovr, return_hydra_config=True)
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        for _ in range(len(composed) + 1):
+            try:
+                cfg = compose(app, composed)
+                break
+            except MissingConfigException as e:
+                raise BnnEdgeError(one_line(e)) from None
+            except ConfigCompositionException as e:
+                match = _FAILED_KEY.search(str(e))
+                if match is None:
+                    raise BnnEdgeError(one_line(e)) from None
+                key = match.group(1)
+                index = next((i for i, o in enumerate(composed)
+                              if o.lstrip("+~").partition("=")[0] == key), None)
+                name = key.partition(".")[2]
+                if (app == "train" and key.startswith("trainer.") and "." not in name
+                        and index is not None and not composed[index].startswith(("+", "~"))
+                        and name in _trainer_arguments()):
+                    composed[index] = "+" + composed[index]
+                    rewritten[overrides[index]] = "+" + overrides[index]
+                    continue
+                if str(e).startswith("Could not append"):
+                    raise BnnEdgeError(f"+{key}: {key} is already an option; set it without "
+                                       f"the +") from None
+                rest = [o for i, o in enumerate(composed) if i != index]
+                parent = key.rpartition(".")[0]
+                known = _keys_at(compose, app, rest, parent)
+                extra = _trainer_arguments() if parent == "trainer" and app == "train" else set()
+                raise _unknown_key(key, known, extra) from None
+        else:  # pragma: no cover - every pass rewrites one override or raises
+            raise BnnEdgeError("cannot compose the configuration")
+        body = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+        missing = _missing(body)
+        if missing:
+            raise BnnEdgeError(f"{missing[0]} is required: set {missing[0]}=...")
+        if output_dir:
+            multirun = ("-m" in argv or "--multirun" in argv
+                        or str(cfg.hydra.mode) == "RunMode.MULTIRUN")
+            key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+            folder = check_output_dir(key, OmegaConf.select(cfg, key))
+            if app == "train" and not multirun and body.get("resume") is True:
+                check_resume_before_hydra(body, folder)
+    return [rewritten.get(arg, arg) for arg in argv]
+
+
+def check_resume_before_hydra(body, folder: Path) -> None:
+    """``resume=true`` into a run made with other options is refused before Hydra starts
+    (Hydra would rewrite the run's ``.hydra/`` record and open its log)."""
+    from omegaconf import OmegaConf
+
+    from bnn_edge.experiment.rundir import RunDir
+
+    OmegaConf.update(body, "paths.output_dir", str(folder), force_add=True)
+    RunDir(folder).check_resume(OmegaConf.to_container(body, resolve=True))
+
+
+def run_app(app: str, hydra_main: Callable[[], object], output_dir: bool = True) -> None:
+    """Check the command line of ``app``, then hand it (rewritten) to Hydra's main."""
+    try:
+        argv = precheck(app, sys.argv[1:], output_dir=output_dir)
+    except BnnEdgeError as e:
+        fail(e)
+    sys.argv[1:] = argv
+    hydra_main()

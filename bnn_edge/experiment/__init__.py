@@ -1,0 +1,1 @@
+"""Experiments: the run folder, training, cross-validation, tables and figures."""
