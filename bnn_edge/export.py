@@ -1,4 +1,8 @@
-"""Entry point: ``python -m bnn_edge.export ckpt_path=PATH out=DIR`` (see docs/export.md)."""
+"""Entry point: ``python -m bnn_edge.export ckpt_path=PATH out=DIR [format=native|onnx|qonnx]``.
+
+See docs/export.md; ``native`` is the packed-bits export with its C reference, ``onnx`` and
+``qonnx`` the whole network as a graph (bnn_edge.hardware.onnx_export).
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,26 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from bnn_edge.config import CONF_DIR, require_int
+from bnn_edge.config import CONF_DIR, require_choice, require_int
 from bnn_edge.errors import BnnEdgeError, ConfigError
 
+FORMATS = ("native", "onnx", "qonnx")
 
-def export_checkpoint(ckpt_path: str, out: str, n_vectors: int = 256) -> dict:
-    """Export a checkpoint's binary layers with test vectors from its run's training data."""
+
+def export_checkpoint(ckpt_path: str, out: str, n_vectors: int = 256,
+                      fmt: str = "native") -> dict:
+    """Export a checkpoint (binary layers, or the whole network as ONNX / QONNX) with test
+    vectors from its run's training data."""
     import torch
 
     from bnn_edge.hardware.export import export_model
     from bnn_edge.runs import load_checkpoint, run_datamodule
+
+    require_choice("format", fmt, FORMATS)
+    if fmt != "native":
+        from bnn_edge.hardware.onnx_export import require_packages
+
+        require_packages(fmt)
 
     module = load_checkpoint(ckpt_path)
     hp = module.hparams
@@ -27,16 +41,26 @@ def export_checkpoint(ckpt_path: str, out: str, n_vectors: int = 256) -> dict:
     samples = torch.stack([dataset[i][0] for i in range(n)])
     meta = {"model": hp.network, "binarize": hp.binarize, "aug": hp.aug,
             "checkpoint": str(Path(ckpt_path).resolve())}
+    if fmt != "native":
+        from bnn_edge.hardware.onnx_export import export_onnx
+
+        return export_onnx(module.net, Path(out), samples, meta, fmt)
     return export_model(module.net, Path(out), samples, meta)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="export")
 def _main(cfg: DictConfig) -> None:
     try:
+        require_choice("format", cfg.format, FORMATS)
         require_int("n_vectors", cfg.n_vectors, 64)
         if not str(cfg.out).strip():
             raise ConfigError("out", cfg.out, "a folder path")
-        manifest = export_checkpoint(cfg.ckpt_path, cfg.out, cfg.n_vectors)
+        manifest = export_checkpoint(cfg.ckpt_path, cfg.out, cfg.n_vectors, cfg.format)
+        if cfg.format != "native":
+            from bnn_edge.hardware.onnx_export import summary
+
+            print(summary(manifest, Path(cfg.out), cfg.format))
+            return
     except BnnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
