@@ -178,6 +178,8 @@ def test_presets_are_valid_and_every_parameter_has_a_source():
     ("hardware.pcsa_energy=1e-15", "error: hardware.pcsa_energy='1e-15' is not allowed"),
     ("hardware=rram_1t1r", "error: hardware='rram_1t1r' is not allowed: expected one of "
                            "rram_2t2r_130nm, rram_2t2r_45nm"),
+    ("real_precision=fp16", "error: real_precision='fp16' is not allowed: expected one of "
+                            "fp32, int8"),
 ])
 def test_cli_rejects_a_bad_parameter_in_one_line(arg, line, tmp_path):
     proc = run_cli("bnn_edge.hardware.cost", arg, f"out={tmp_path}")

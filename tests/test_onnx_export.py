@@ -10,8 +10,10 @@ import onnxruntime as ort
 import pytest
 import torch
 from onnx import numpy_helper
+from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
+from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.util.cleanup import cleanup_model
 from torch import nn
 
@@ -92,6 +94,9 @@ def test_onnx_and_qonnx_reproduce_pytorch(model, binarize, tmp_path):
     signs = sum(isinstance(m, SignActivation) for m in net.modules())
     assert len(quant) == len(binary) + signs  # every binary weight and every sign
     assert "GreaterOrEqual" not in [node.op_type for node in qproto.graph.node]
+    typed = cleanup_model(ModelWrapper(str(qpath))).transform(InferDataTypes())
+    assert all(typed.get_tensor_datatype(node.output[0]) == DataType["BIPOLAR"]
+               for node in typed.get_nodes_by_op_type("BipolarQuant"))
     yq = qonnx_run(qpath, x.numpy())
     assert np.array_equal(yq.argmax(1), ref.argmax(1))
     np.testing.assert_allclose(yq, ref, rtol=0, atol=1e-4)

@@ -578,6 +578,25 @@ def print_report(report: dict, param_rows: list[dict], derived: dict, files: lis
     console.print("Wrote " + ", ".join(str(f) for f in files))
 
 
+def markdown_variants(report: dict) -> str:
+    """The variant comparison as a Markdown table (docs/cost.md is made of these)."""
+    base = next(v for v in report["variants"] if v["binarize"] == "none"
+                and v["real_precision"] == "fp32" and v["real_memory"] == "dram")
+    lines = [f"{report['model']} aug={report['aug']}, parameter set "
+             f"{report['hardware']['name']}, per inference:", "",
+             "| binarize | real layers | arrays | energy: binary | energy: real | energy total "
+             "| vs none fp32 dram | latency | area: arrays | area: SRAM | area total |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for v in report["variants"]:
+        lines.append(
+            f"| {v['binarize']} | {v['real_precision']} {v['real_memory']} | {v['arrays']:,} | "
+            f"{_fmt(v['energy_binary_j'], 'J')} | {_fmt(v['energy_real_j'], 'J')} | "
+            f"{_fmt(v['energy_j'], 'J')} | {v['energy_j'] / base['energy_j']:.3g}x | "
+            f"{_fmt(v['latency_s'], 's')} | {v['area_arrays_m2'] * 1e6:.4g} mm2 | "
+            f"{v['area_sram_m2'] * 1e6:.4g} mm2 | {v['area_m2'] * 1e6:.4g} mm2 |")
+    return "\n".join(lines)
+
+
 def run(cfg) -> int:
     """The Hydra app's body; returns the exit status."""
     import json
@@ -591,7 +610,7 @@ def run(cfg) -> int:
         hw_cfg = OmegaConf.to_container(cfg.hardware, resolve=True)
         sources = hw_cfg.get("sources") or {}
         hw = _checked(hw_cfg)
-        require_choice("format", cfg.format, ("table", "json"))
+        require_choice("format", cfg.format, ("table", "json", "markdown"))
         check_real_options(cfg.real_precision, cfg.real_memory)
         require_int("image_size", cfg.image_size, 32)
         if not str(cfg.out).strip():
@@ -634,6 +653,8 @@ def run(cfg) -> int:
     report["files"] = [str(f) for f in files]
     if cfg.format == "json":
         print(json.dumps(report))
+    elif cfg.format == "markdown":
+        print(markdown_variants(report))
     else:
         print_report(report, param_rows, hw.derived(), files, preset_path)
     return 0
