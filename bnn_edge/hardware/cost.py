@@ -495,10 +495,6 @@ def build_from(name: str, kwargs: dict):
     return build
 
 
-def _checked(cfg_hw: dict) -> HardwareParams:
-    return HardwareParams.from_mapping(cfg_hw)
-
-
 def _fmt(value: float, unit: str) -> str:
     if value == 0:
         return "0"
@@ -597,6 +593,15 @@ def markdown_variants(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _preset_choice(cfg) -> str:
+    """The ``hardware=`` preset Hydra composed (its name field may have been overridden)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return HydraConfig.get().runtime.choices.get("hardware", cfg.hardware.name)
+    return cfg.hardware.name
+
+
 def run(cfg) -> int:
     """The Hydra app's body; returns the exit status."""
     import json
@@ -609,7 +614,7 @@ def run(cfg) -> int:
     try:
         hw_cfg = OmegaConf.to_container(cfg.hardware, resolve=True)
         sources = hw_cfg.get("sources") or {}
-        hw = _checked(hw_cfg)
+        hw = HardwareParams.from_mapping(hw_cfg)
         require_choice("format", cfg.format, ("table", "json", "markdown"))
         check_real_options(cfg.real_precision, cfg.real_memory)
         require_int("image_size", cfg.image_size, 32)
@@ -637,7 +642,7 @@ def run(cfg) -> int:
     net = build(binarize)
     report = cost_report(net, build, {"model": name, "binarize": binarize, "aug": aug, **meta},
                          hw, cfg.real_precision, cfg.real_memory, cfg.image_size)
-    preset_path = CONF_DIR / "hardware" / f"{cfg.hardware.name}.yaml"
+    preset_path = CONF_DIR / "hardware" / f"{_preset_choice(cfg)}.yaml"
     preset = OmegaConf.to_container(OmegaConf.load(preset_path)) if preset_path.is_file() else {}
     param_rows = provenance(hw, sources, preset)
     report["parameters"] = param_rows
