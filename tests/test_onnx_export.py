@@ -24,7 +24,7 @@ from tests.conftest import run_cli
 
 # (model, per-sample input shape, builder options, test vectors); MobileNet at 32 x 32
 CASES = {"ecg": ((12, 750), {}, 64), "eeg": ((64, 960), {}, 6),
-         "mobilenet": ((3, 32, 32), {"num_classes": 10, "hidden": 64}, 16)}
+         "mobilenet": ((3, 32, 32), {"num_classes": 10, "hidden": 64}, 8)}
 
 
 def nontrivial_norms(net: nn.Module, seed: int) -> None:
@@ -41,9 +41,14 @@ def nontrivial_norms(net: nn.Module, seed: int) -> None:
             m.bias.data.copy_(torch.randn(n, generator=g) * 0.3)
 
 
-def qonnx_run(path, x: np.ndarray) -> np.ndarray:
-    """Load with qonnx's ModelWrapper, clean up (setting the batch size), execute."""
-    model = cleanup_model(ModelWrapper(str(path)), override_inpsize=len(x))
+def qonnx_load(path, batch: int) -> ModelWrapper:
+    """Load with qonnx's ModelWrapper and clean up with its transformations (batch size)."""
+    return cleanup_model(ModelWrapper(str(path)), override_inpsize=batch)
+
+
+def qonnx_run(path, x: np.ndarray, model: ModelWrapper | None = None) -> np.ndarray:
+    """Execute with qonnx's node-by-node executor."""
+    model = model or qonnx_load(path, len(x))
     return execute_onnx(model, {model.graph.input[0].name: x})[model.graph.output[0].name]
 
 
@@ -94,10 +99,10 @@ def test_onnx_and_qonnx_reproduce_pytorch(model, binarize, tmp_path):
     signs = sum(isinstance(m, SignActivation) for m in net.modules())
     assert len(quant) == len(binary) + signs  # every binary weight and every sign
     assert "GreaterOrEqual" not in [node.op_type for node in qproto.graph.node]
-    typed = cleanup_model(ModelWrapper(str(qpath))).transform(InferDataTypes())
-    assert all(typed.get_tensor_datatype(node.output[0]) == DataType["BIPOLAR"]
-               for node in typed.get_nodes_by_op_type("BipolarQuant"))
-    yq = qonnx_run(qpath, x.numpy())
+    cleaned = qonnx_load(qpath, n).transform(InferDataTypes())
+    assert all(cleaned.get_tensor_datatype(node.output[0]) == DataType["BIPOLAR"]
+               for node in cleaned.get_nodes_by_op_type("BipolarQuant"))
+    yq = qonnx_run(qpath, x.numpy(), cleaned)
     assert np.array_equal(yq.argmax(1), ref.argmax(1))
     np.testing.assert_allclose(yq, ref, rtol=0, atol=1e-4)
 
