@@ -1,5 +1,5 @@
 # Set-up and everyday commands. Every target creates .venv and installs the package
-# (with its dev extra) from pyproject.toml when needed.
+# (with its dev and export extras) from pyproject.toml when needed.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,export]'
 	touch $(STAMP)
 
 ## run: train the default job (ECG, binarized classifier, aug=7) on the embedded synthetic data

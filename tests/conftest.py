@@ -31,3 +31,15 @@ def run_cli(module: str, *args: str, env: dict | None = None, timeout: int = 600
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def ecg_checkpoint(tmp_path_factory, cache_dir) -> Path:
+    """An ECG binarize=classifier model trained for one epoch by the CLI, in its run folder."""
+    run = tmp_path_factory.mktemp("ecg_classifier_run")
+    proc = run_cli("bnn_edge.train", "model=ecg", "binarize=classifier", "aug=1",
+                   "data.n_trials=120", "trainer.max_epochs=1", "test=false",
+                   f"hydra.run.dir={run}", env={"BNN_EDGE_CACHE": str(cache_dir),
+                                                 "BNN_EDGE_LOG_DIR": str(run / "logs")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run / "checkpoints" / "last.ckpt"
