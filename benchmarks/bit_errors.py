@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bnn_edge.data.ecg import ECGDataModule
-from bnn_edge.faults import WeightFaults, accuracy, ber_sweep
-from bnn_edge.module import BNNClassifier
+from bnn_edge.hardware.faults import WeightFaults, accuracy, ber_sweep
+from bnn_edge.lit.module import BNNClassifier
 
 RATES = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 VARIANTS = ("classifier:none", "full:none", "none:int8", "none:fp32")

@@ -49,7 +49,8 @@ def _timed_setup(**kwargs) -> tuple[float, str]:
 
 def data_preparation(synthetic_subjects: int, physionet_subjects: int) -> list[dict]:
     """Cold (empty cache) and cached setup times of both sources."""
-    from bnn_edge.data import eeg_synthetic, eegmmidb
+    from bnn_edge.data.eeg import eegmmidb
+    from bnn_edge.data.eeg import synthetic as eeg_synthetic
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="bnn_edge_bench_") as tmp:

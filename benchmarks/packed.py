@@ -24,9 +24,9 @@ from rich.console import Console
 from rich.table import Table
 from torch import nn
 
-from bnn_edge.binarize import BinaryLinear, SignActivation
 from bnn_edge.hardware.export import C_FILES, weights_header
 from bnn_edge.hardware.packed import fold_classifier, packed_forward
+from bnn_edge.nn import BinaryLinear, SignActivation
 
 SHAPES = {"EEG": (2520, 80, 2), "MobileNet": (1024, 2816, 1000)}
 

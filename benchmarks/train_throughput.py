@@ -21,9 +21,9 @@ from rich.table import Table
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from bnn_edge.binarize import clip_binary_weights_
+from bnn_edge.lit.module import BNNClassifier
 from bnn_edge.models import BINARIZE_CHOICES, build_network
-from bnn_edge.module import BNNClassifier
+from bnn_edge.nn import clip_binary_weights_
 
 
 class EpochTimer(L.Callback):

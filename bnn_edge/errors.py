@@ -7,8 +7,8 @@ class BnnEdgeError(Exception):
     """Base class for user-facing errors (bad option, bad or missing data)."""
 
 
-class ConfigError(BnnEdgeError):
-    """A user-facing option has a value that is not allowed."""
+class ConfigError(BnnEdgeError, ValueError):
+    """A user-facing option has a value that is not allowed (a ValueError for library use)."""
 
     def __init__(self, option: str, value, allowed: str):
         self.option, self.value, self.allowed = option, value, allowed

@@ -18,8 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
-from bnn_edge.config import CONF_DIR, app_groups, check_cli_choices, check_output_dir
-from bnn_edge.errors import BnnEdgeError
+from omegaconf import DictConfig, OmegaConf
+
+from bnn_edge.errors import BnnEdgeError, ConfigError
+from bnn_edge.validation import check_output_dir
+
+#: the Hydra configs, shipped inside the package
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 #: Hydra flags that print or inspect instead of running: nothing to check
 _INSPECT = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i",
@@ -29,6 +34,51 @@ _WITH_VALUE = ("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--conf
                "-cn", "--config-dir", "-cd", "--experimental-rerun")
 _FAILED_KEY = re.compile(r"Could not (?:override|append to config\. An item is already at|"
                          r"delete from config\.) '([^']+)'")
+
+
+def run_group() -> str:
+    """The multirun's folder name (shared by its jobs), else the run's own folder name
+    (the ``${run_group:}`` resolver: W&B groups)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return "interactive"
+    hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN:
+        return Path(hc.sweep.dir).name
+    return Path(hc.runtime.output_dir).name
+
+
+OmegaConf.register_new_resolver("run_group", run_group, replace=True)
+
+
+def group_choices(group: str) -> list[str]:
+    """The options of a Hydra config group, e.g. ``group_choices("model") == ["ecg", ...]``."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def app_groups(app: str) -> tuple[str, ...]:
+    """The config groups in the defaults list of ``conf/<app>.yaml`` (Hydra's own excluded)."""
+    defaults = OmegaConf.load(CONF_DIR / f"{app}.yaml").get("defaults", [])
+    keys = (k for entry in defaults if isinstance(entry, DictConfig) for k in entry)
+    return tuple(k for k in keys if not k.startswith(("hydra", "override")))
+
+
+def check_cli_choices(argv: list[str], groups: tuple[str, ...] = ("model",)) -> None:
+    """Check ``group=choice`` arguments before Hydra composes (its own error is many lines).
+
+    Comma-separated sweep values are checked one by one; other sweep syntax is left to Hydra.
+    ``null`` deselects an optional group and is always allowed.
+    """
+    for arg in argv:
+        key, sep, value = arg.lstrip("+~").partition("=")
+        if not sep or key not in groups or any(c in value for c in "()[]{}*$"):
+            continue
+        allowed = group_choices(key)
+        for choice in value.split(","):
+            if choice not in allowed and choice != "null":
+                raise ConfigError(key, choice, f"one of {', '.join(allowed)}")
 
 
 def one_line(error: BaseException) -> str:
@@ -96,8 +146,6 @@ def _trainer_arguments() -> set[str]:
 
 def _keys_at(compose, app: str, overrides: list[str], parent: str) -> list[str]:
     """The keys of node ``parent`` in the app's config composed without the bad override."""
-    from omegaconf import DictConfig, OmegaConf
-
     for attempt in (overrides, []):
         try:
             cfg = compose(app, attempt)
@@ -125,8 +173,6 @@ def _unknown_key(key: str, known: list[str], extra: set[str] = frozenset()) -> B
 
 
 def _missing(node, prefix: str = "") -> list[str]:
-    from omegaconf import DictConfig, OmegaConf
-
     out = []
     for key in node:
         full = f"{prefix}{key}"
@@ -148,7 +194,6 @@ def precheck(app: str, argv: list[str], output_dir: bool = True) -> list[str]:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import ConfigCompositionException, MissingConfigException
-    from omegaconf import OmegaConf
 
     if any(arg.split("=")[0] in _INSPECT for arg in argv):
         return argv
@@ -208,8 +253,6 @@ def precheck(app: str, argv: list[str], output_dir: bool = True) -> list[str]:
 def check_resume_before_hydra(body, folder: Path) -> None:
     """``resume=true`` into a run made with other options is refused before Hydra starts
     (Hydra would rewrite the run's ``.hydra/`` record and open its log)."""
-    from omegaconf import OmegaConf
-
     from bnn_edge.experiment.rundir import RunDir
 
     OmegaConf.update(body, "paths.output_dir", str(folder), force_add=True)

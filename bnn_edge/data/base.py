@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset, default_collate
 
-from bnn_edge.errors import ConfigError, DataError
+from bnn_edge.errors import DataError
+from bnn_edge.validation import require_int, require_number
 
 
 @dataclass
@@ -137,22 +138,17 @@ class AddGaussianNoise:
 
 def check_noise_std(noise_std) -> None:
     """``data.noise_std`` must be a number >= 0 (0 switches augmentation off)."""
-    if isinstance(noise_std, bool) or not isinstance(noise_std, int | float) or noise_std < 0:
-        raise ConfigError("data.noise_std", noise_std, "a number >= 0 (0: no noise)")
+    require_number("data.noise_std", noise_std, 0, allowed="a number >= 0 (0: no noise)")
 
 
 def check_split_options(folds, fold, test_fraction, batch_size, num_workers) -> None:
     """Validate the options every data module shares; ConfigError names the bad one."""
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-        raise ConfigError("data.folds", folds, "an integer >= 2")
-    if isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < folds:
-        raise ConfigError("data.fold", fold, f"an integer in [0, {folds - 1}] (data.folds={folds})")
-    if not isinstance(test_fraction, int | float) or not 0 <= test_fraction < 1:
-        raise ConfigError("data.test_fraction", test_fraction, "a number in [0, 1)")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError("data.batch_size", batch_size, "an integer >= 1")
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-        raise ConfigError("data.num_workers", num_workers, "an integer >= 0")
+    require_int("data.folds", folds, 2)
+    require_int("data.fold", fold, 0, folds - 1,
+                allowed=f"an integer in [0, {folds - 1}] (data.folds={folds})")
+    require_number("data.test_fraction", test_fraction, 0, 1, high_open=True)
+    require_int("data.batch_size", batch_size, 1)
+    require_int("data.num_workers", num_workers, 0)
 
 
 class ArrayDataModule(L.LightningDataModule):
@@ -164,6 +160,7 @@ class ArrayDataModule(L.LightningDataModule):
     """
 
     num_classes: int = 2
+    trial_shape: tuple[int, ...] = ()
 
     def __init__(self, folds: int = 5, fold: int = 0, test_fraction: float = 0.2,
                  batch_size: int = 32, num_workers: int = 0, seed: int = 0,
@@ -189,12 +186,16 @@ class ArrayDataModule(L.LightningDataModule):
         if self.arrays is not None:
             return
         self.arrays = self.load()
-        self.split = kfold_split(self.arrays.y, self.folds, self.fold, self.test_fraction,
-                                 self.seed, groups=self.arrays.groups)
+        self.split = self.make_split()
         x = torch.from_numpy(np.ascontiguousarray(self.arrays.x, dtype=np.float32))
         y = torch.from_numpy(self.arrays.y.astype(np.int64))
         self.datasets = {name: TensorDataset(x[idx], y[idx])
                          for name, idx in vars(self.split).items()}
+
+    def make_split(self) -> Split:
+        """The train/val/test indices of the loaded trials (the module docstring's protocol)."""
+        return kfold_split(self.arrays.y, self.folds, self.fold, self.test_fraction, self.seed,
+                           groups=self.arrays.groups)
 
     def _loader(self, name: str, shuffle: bool, collate_fn=None) -> DataLoader:
         return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle,

@@ -40,8 +40,8 @@ def default_cache_dir() -> Path:
 
 def resolve_cache_dir(cache_dir) -> Path:
     """``data.cache_dir`` checked: null is :func:`default_cache_dir`, else a writable folder."""
-    from bnn_edge.config import check_output_dir
     from bnn_edge.errors import ConfigError
+    from bnn_edge.validation import check_output_dir
 
     if cache_dir is not None and not str(cache_dir).strip():
         raise ConfigError("data.cache_dir", cache_dir, "a folder path, or null (the default "

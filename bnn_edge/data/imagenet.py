@@ -28,6 +28,7 @@ from torchvision.datasets import ImageFolder
 from torchvision.transforms import v2
 
 from bnn_edge.errors import ConfigError, DataError
+from bnn_edge.validation import require_bool, require_int
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -61,10 +62,6 @@ def eval_transform(image_size: int) -> v2.Compose:
     ])
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def has_class_folders(path: Path) -> bool:
     """Whether ``path`` is a folder with at least one sub-folder (a class)."""
     return path.is_dir() and any(p.is_dir() for p in path.iterdir())
@@ -79,21 +76,19 @@ class ImageNetDataModule(L.LightningDataModule):
     it, so a 1000-way head is never trained on a 10-class folder by mistake.
     """
 
+    #: the crop size and the class count come from the options and the folders
+    trial_shape: tuple[int, ...] = ()
+
     def __init__(self, root: str | None = None, image_size: int = 224, batch_size: int = 256,
                  num_workers: int = 8, pin_memory: bool = True, num_classes: int | None = None,
                  folds: int = 1, fold: int = 0, seed: int = 0):
         super().__init__()
-        if not _is_int(image_size) or image_size < MIN_IMAGE_SIZE:
-            raise ConfigError("data.image_size", image_size, f"an integer >= {MIN_IMAGE_SIZE}")
-        if not _is_int(batch_size) or batch_size < 2:
-            raise ConfigError("data.batch_size", batch_size,
-                              "an integer >= 2 (batch norm needs two samples)")
-        if not _is_int(num_workers) or num_workers < 0:
-            raise ConfigError("data.num_workers", num_workers, "an integer >= 0")
-        if not isinstance(pin_memory, bool):
-            raise ConfigError("data.pin_memory", pin_memory, "true or false")
-        if num_classes is not None and (not _is_int(num_classes) or num_classes < 2):
-            raise ConfigError("data.num_classes", num_classes, "an integer >= 2 or null")
+        require_int("data.image_size", image_size, MIN_IMAGE_SIZE)
+        require_int("data.batch_size", batch_size, 2,
+                    allowed="an integer >= 2 (batch norm needs two samples)")
+        require_int("data.num_workers", num_workers, 0)
+        require_bool("data.pin_memory", pin_memory)
+        require_int("data.num_classes", num_classes, 2, none_ok=True)
         if folds != 1 or isinstance(folds, bool):
             raise ConfigError("data.folds", folds, "1 (the image folders fix one train/val split)")
         if fold != 0 or isinstance(fold, bool):

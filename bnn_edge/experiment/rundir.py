@@ -5,7 +5,7 @@ YAML through ``yaml.safe_load`` (no tags; an interpolation stays text and is ref
 through ``json``, checkpoints through ``torch.load(weights_only=True)``. Objects are rebuilt
 only through allow-lists of this project's own classes, each with its own validation: the
 data modules of :data:`bnn_edge.data.DATA_MODULES` and
-:class:`~bnn_edge.module.BNNClassifier`. No name found in a file is imported or called.
+:class:`~bnn_edge.lit.module.BNNClassifier`. No name found in a file is imported or called.
 
 Layout::
 
@@ -393,7 +393,7 @@ def option_differences(stored: dict, current: dict) -> list[str]:
 
 def module_arguments() -> set[str]:
     """The hyper-parameters a checkpoint may carry: BNNClassifier's own arguments."""
-    from bnn_edge.module import BNNClassifier
+    from bnn_edge.lit.module import BNNClassifier
 
     return set(inspect.signature(BNNClassifier.__init__).parameters) - {"self"}
 
@@ -454,7 +454,7 @@ def _shape_mismatch(expected: dict, found: dict) -> str | None:
 
 
 def load_module(path: str | Path, option: str = "ckpt_path", ckpt: dict | None = None):
-    """A :class:`~bnn_edge.module.BNNClassifier` rebuilt from a checkpoint, safely.
+    """A :class:`~bnn_edge.lit.module.BNNClassifier` rebuilt from a checkpoint, safely.
 
     The hyper-parameters are checked by the module's own validation and against the stored
     weights on the meta device first (no memory is allocated for a network the file does
@@ -462,7 +462,7 @@ def load_module(path: str | Path, option: str = "ckpt_path", ckpt: dict | None =
     """
     import torch
 
-    from bnn_edge.module import BNNClassifier
+    from bnn_edge.lit.module import BNNClassifier
 
     path = Path(str(path))
     ckpt = read_checkpoint(path, option) if ckpt is None else ckpt

@@ -40,14 +40,18 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
+from bnn_edge.errors import ConfigError
+from bnn_edge.validation import require_number
+
 CELLS = ("1T1R", "2T2R")
 
 
 def check_cell(cell: str) -> str:
-    """The canonical cell name ("1T1R" or "2T2R") for ``cell`` in any case; ValueError else."""
+    """The canonical cell name ("1T1R" or "2T2R") for ``cell`` in any case; ConfigError
+    (a ValueError) else."""
     name = str(cell).upper()
     if name not in CELLS:
-        raise ValueError(f"cell={cell!r}: expected one of {', '.join(CELLS)}")
+        raise ConfigError("cell", cell, f"one of {', '.join(CELLS)}")
     return name
 
 
@@ -88,12 +92,10 @@ class DeviceModel:
     lrs_log10: float = 3.7
 
     def __post_init__(self):
-        for name in ("window", "sigma"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name}={value!r}: expected a number > 0")
-        if not math.isfinite(self.sigma_growth) or self.sigma_growth < 0:
-            raise ValueError(f"sigma_growth={self.sigma_growth!r}: expected a number >= 0")
+        require_number("window", self.window, 0, low_open=True)
+        require_number("sigma", self.sigma, 0, low_open=True)
+        require_number("sigma_growth", self.sigma_growth, 0)
+        require_number("lrs_log10", self.lrs_log10)
 
     @classmethod
     def from_1t1r_ber(cls, ber: float, **kwargs) -> DeviceModel:
@@ -102,16 +104,14 @@ class DeviceModel:
         ``DeviceModel.from_1t1r_ber(1e-3).ber("2T2R")`` is about 6.2e-6: the handbook's
         mapping from a 1T1R error rate to the 2T2R one.
         """
-        if not 0 < ber < 0.5:
-            raise ValueError(f"ber={ber!r}: expected a number in (0, 0.5)")
+        require_number("ber", ber, 0, 0.5, low_open=True, high_open=True)
         window = kwargs.pop("window", cls.window)
         kwargs.setdefault("sigma_growth", 0.0)
         return cls(window=window, sigma=window / (2 * norm.isf(ber)), **kwargs)
 
     def spread(self, cycles: float = 1) -> float:
         """The log10-resistance spread after ``cycles`` programming cycles (>= 1)."""
-        if not cycles >= 1:
-            raise ValueError(f"cycles={cycles!r}: expected a number >= 1")
+        require_number("cycles", cycles, 1)
         return self.sigma * (1 + self.sigma_growth * math.log10(cycles))
 
     def ber(self, cell: str, cycles: float = 1) -> float:
@@ -147,5 +147,3 @@ class DeviceModel:
 
 HFO2 = DeviceModel()
 """The default preset: 1T1R fails at 1e-3 and 2T2R at 6.2e-6 after 1e6 cycles."""
-
-PRESETS = {"hfo2": HFO2}

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from bnn_edge.binarize import BinaryLayer, binary_layers, binary_sign
 from bnn_edge.errors import BnnEdgeError
 from bnn_edge.hardware.packed import FoldedLayer, fold_classifier, pack_pm1
+from bnn_edge.nn import BinaryLayer, binary_layers, binary_sign
 
 FORMAT = "bnn_edge-export-1"
 C_FILES = ("bnn.h", "bnn.c", "bnn_check.c")

@@ -21,8 +21,9 @@ from dataclasses import asdict, dataclass
 
 from torch import nn
 
-from bnn_edge.binarize import BinaryLayer
+from bnn_edge.hardware.mapping import array_mapping
 from bnn_edge.models import build_network
+from bnn_edge.nn import binary_layers, layer_precision
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 _WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Linear)
@@ -51,19 +52,6 @@ class LayerMemory:
         return self.params * self.bits_mixed_int8 / 8
 
 
-@dataclass
-class ArrayMapping:
-    """A binary layer laid out on ``size`` x ``size`` 2T2R arrays (one weight per cell)."""
-
-    name: str
-    rows: int  # fan-in: inputs per output neuron
-    cols: int  # output neurons (or channels)
-    arrays: int
-    devices: int  # RRAM devices holding weights: two per weight
-    sense_amplifiers: int  # one precharge sense amplifier per array column
-    utilization: float
-
-
 def _part(name: str) -> str:
     return name.split(".")[0] if "." in name else name
 
@@ -74,11 +62,12 @@ def layer_memory(model: nn.Module) -> list[LayerMemory]:
     previous_binary = False
     for name, module in model.named_modules():
         if isinstance(module, _WEIGHTED):
-            binary = isinstance(module, BinaryLayer)
+            precision = layer_precision(module)  # None: a real layer, stored as the reference
+            binary = precision is not None
             params = sum(p.numel() for p in module.parameters(recurse=False))
             kind = type(module).__name__
             rows.append(LayerMemory(name, kind, _part(name), list(module.weight.shape), params,
-                                    binary, False, 1 if binary else 32, 1 if binary else 8))
+                                    binary, False, precision or 32, precision or 8))
             previous_binary = binary
         elif isinstance(module, _NORMS) and module.affine:
             params = sum(p.numel() for p in module.parameters(recurse=False))
@@ -90,30 +79,10 @@ def layer_memory(model: nn.Module) -> list[LayerMemory]:
     return rows
 
 
-def array_mapping(model: nn.Module, size: int = 32) -> list[ArrayMapping]:
-    """How many ``size`` x ``size`` arrays each binary layer needs.
-
-    A layer is a (fan-in x outputs) matrix: a linear layer of n inputs and m outputs needs
-    ceil(n/size) * ceil(m/size) arrays; a conv layer's fan-in is in_channels/groups times
-    its kernel size. Each weight is a 2T2R cell (two devices); each array column has one
-    sense amplifier.
-    """
-    out = []
-    for name, module in model.named_modules():
-        if not isinstance(module, BinaryLayer):
-            continue
-        cols = module.weight.shape[0]
-        rows = module.weight[0].numel()
-        arrays = math.ceil(rows / size) * math.ceil(cols / size)
-        out.append(ArrayMapping(name, rows, cols, arrays, 2 * rows * cols, arrays * size,
-                                rows * cols / (arrays * size * size)))
-    return out
-
-
 def threshold_bytes(model: nn.Module, bits: int = 32) -> int:
     """Storage of the folded thresholds: one per hidden binary neuron, two (scale, offset)
     per output of a binary layer that ends the network, at ``bits`` each."""
-    binary = [m for m in model.modules() if isinstance(m, BinaryLayer)]
+    binary = [m for _, m in binary_layers(model)]
     total = 0
     for i, m in enumerate(binary):
         last = i == len(binary) - 1 and isinstance(m, nn.Linear)

@@ -36,9 +36,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from bnn_edge.binarize import BinaryLayer, SignActivation, binary_layers, binary_sign
 from bnn_edge.errors import BnnEdgeError
 from bnn_edge.hardware.packed import FoldedLayer, fold_classifier
+from bnn_edge.nn import BinaryLayer, SignActivation, binary_layers, binary_sign
 
 FORMATS = {"onnx": "bnn_edge-onnx-1", "qonnx": "bnn_edge-qonnx-1"}
 MODEL_FILES = {"onnx": "model.onnx", "qonnx": "model_qonnx.onnx"}

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bnn_edge.binarize import BinaryLayer, SignActivation, binary_sign
+from bnn_edge.nn import BinaryLayer, SignActivation, binary_sign
 
 
 @dataclass

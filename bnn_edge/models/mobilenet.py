@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from bnn_edge.binarize import BinaryConv2d, BinaryLinear, SignActivation
-from bnn_edge.models.spec import check_variant
+from bnn_edge.models.base import BinarizableNet, check_variant
+from bnn_edge.nn import BinaryConv2d, BinaryLinear, SignActivation
+from bnn_edge.validation import require_int
 
 FIRST_FILTERS = 32
 # (pointwise output channels, depthwise stride) of the 13 depthwise-separable blocks
@@ -38,15 +39,14 @@ HIDDEN = 2816
 PUBLISHED_PARAMETERS = 4_231_976  # MobileNet V1 1.0-224, 1000 classes, trainable
 
 
-class MobileNetV1(nn.Module):
+class MobileNetV1(BinarizableNet):
     """MobileNet V1 in one ``binarize`` variant; ``features`` + ``classifier`` like SpecNet."""
 
     def __init__(self, binarize: str = "none", aug: int = 1, num_classes: int = 1000,
                  hidden: int = HIDDEN, in_channels: int = 3):
         super().__init__()
         check_variant(binarize, aug)
-        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
-            raise ValueError(f"hidden={hidden!r}: expected an integer >= 1")
+        require_int("model.hidden", hidden, 1)
         self.binarize, self.aug, self.num_classes, self.hidden = binarize, aug, num_classes, hidden
         binary_convs = binarize == "full"
         binary_fc = binarize in ("classifier", "full")
@@ -102,16 +102,9 @@ class MobileNetV1(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x):
-        return self.classifier(self.features(x))
-
 
 def mobilenet_net(binarize: str = "none", aug: int = 1, num_classes: int = 1000,
                   hidden: int = HIDDEN) -> MobileNetV1:
     """The registry's builder: MobileNet V1 in the given variant (see module docstring)."""
     return MobileNetV1(binarize=binarize, aug=aug, num_classes=num_classes, hidden=hidden)
 
-
-def trainable_parameters(model: nn.Module) -> int:
-    """Number of trainable scalars (weights, biases, batch-norm scales and shifts)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -23,9 +23,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from bnn_edge.binarize import BinaryConv1d, BinaryConv2d, BinaryLinear, Conv2d, SignActivation
-
-BINARIZE_CHOICES = ("none", "classifier", "full")
+from bnn_edge.models.base import BinarizableNet, check_variant
+from bnn_edge.nn import BinaryConv1d, BinaryConv2d, BinaryLinear, Conv2d, SignActivation
 
 _CONV = {1: nn.Conv1d, 2: Conv2d}
 _BINARY_CONV = {1: BinaryConv1d, 2: BinaryConv2d}
@@ -77,15 +76,7 @@ class NetworkSpec:
     fc_dropout: float = 0.0
 
 
-def check_variant(binarize: str, aug: int) -> None:
-    """Raise ValueError for an unknown ``binarize`` or an ``aug`` that is not an int >= 1."""
-    if binarize not in BINARIZE_CHOICES:
-        raise ValueError(f"binarize={binarize!r}: expected one of {', '.join(BINARIZE_CHOICES)}")
-    if isinstance(aug, bool) or not isinstance(aug, int) or aug < 1:
-        raise ValueError(f"aug={aug!r}: expected an integer >= 1")
-
-
-class SpecNet(nn.Module):
+class SpecNet(BinarizableNet):
     """A network built from a :class:`NetworkSpec` in one ``binarize`` variant.
 
     ``features`` holds the input norm and conv blocks, ``classifier`` the flatten and FC
@@ -151,26 +142,3 @@ class SpecNet(nn.Module):
             out = self.features(torch.zeros(1, *self.spec.input_shape))
         self.features.train(was_training)
         return int(out[0].numel())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
-
-
-def layer_parameters(module: nn.Module, kinds: tuple[type, ...]) -> dict[str, int]:
-    """Count weights and biases of the submodules of ``module`` that are of ``kinds``."""
-    weights = biases = 0
-    for m in module.modules():
-        if isinstance(m, kinds):
-            weights += m.weight.numel()
-            biases += m.bias.numel() if m.bias is not None else 0
-    return {"weights": weights, "biases": biases, "total": weights + biases}
-
-
-def conv_parameters(model: SpecNet) -> dict[str, int]:
-    """Weights and biases of the convolutions (batch norm excluded)."""
-    return layer_parameters(model.features, (nn.Conv1d, nn.Conv2d))
-
-
-def classifier_parameters(model: SpecNet) -> dict[str, int]:
-    """Weights and biases of the fully connected layers (batch norm excluded)."""
-    return layer_parameters(model.classifier, (nn.Linear,))

@@ -1,0 +1,127 @@
+"""The default ECG source: synthetic 12-lead ECGs from the deepfake-ecg GAN, offline.
+
+The generator (Thambawita et al., 2021, a Pulse2Pulse GAN trained on real ECGs, shipped with
+its weights in the PyPI package) draws 10 s, 8-lead ECGs (I, II, V1-V6) at 500 Hz; the four
+other limb leads follow from Einthoven's and Goldberger's relations. Each ECG is resampled
+to 250 Hz, cut to one random 3 s window, and a fraction of the trials gets an electrode
+reversal (label 1).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+
+import numpy as np
+import torch
+
+from bnn_edge.data.base import Arrays
+from bnn_edge.data.ecg.leads import (
+    FS,
+    WINDOW,
+    limb_leads_from_i_ii,
+    resample_to,
+    reverse_fraction,
+)
+from bnn_edge.errors import DataError
+
+GENERATOR = "deepfake-ecg (Pulse2Pulse GAN), 8 leads at 500 Hz -> 12 leads at 250 Hz"
+
+
+def _load_generator():
+    """The deepfake-ecg Pulse2Pulse generator, its weights loaded with weights_only=True."""
+    try:
+        from deepfakeecg.models import Generator
+    except ImportError as e:  # pragma: no cover - it is a declared dependency
+        raise DataError("the synthetic ECG source needs the 'deepfake-ecg' package") from e
+    path = importlib.resources.files("deepfakeecg") / "checkpoints" / "g_stat.pt"
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)["stat_dict"]
+    except (OSError, RuntimeError, KeyError) as e:
+        raise DataError(f"{path}: cannot load the deepfake-ecg generator ({e})") from e
+    import warnings
+
+    # Generator() initialises its weights from torch's global RNG before they are replaced;
+    # fork_rng keeps that stream untouched, so a cold cache trains exactly like a warm one.
+    with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
+        warnings.simplefilter("ignore", FutureWarning)  # the package calls nn.init.kaiming_normal
+        net = Generator()
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def generate_deepfake_ecgs(n: int, seed: int, batch_size: int = 50,
+                           progress: bool = True) -> np.ndarray:
+    """``n`` 10 s, 12-lead ECGs at 500 Hz in mV, shape (n, 12, 5000), deterministic for ``seed``.
+
+    The generator maps uniform noise to leads I, II, V1-V6 scaled to [-1, 1]; times 6000
+    gives microvolts (the package's own scaling), so times 6 gives millivolts.
+    """
+    net = _load_generator()
+    gen = torch.Generator().manual_seed(seed)
+    out = np.empty((n, 12, 5000), dtype=np.float32)
+    batches = range(0, n, batch_size)
+    if progress:
+        from rich.progress import track
+
+        batches = track(batches, description=f"Generating {n} synthetic ECGs",
+                        total=len(batches), transient=True)
+    with torch.inference_mode():
+        for start in batches:
+            size = min(batch_size, n - start)
+            noise = torch.rand(size, 8, 5000, generator=gen) * 2 - 1
+            eight = (net(noise) * 6.0).numpy()  # leads I, II, V1-V6 in mV
+            out[start:start + size, [0, 1]] = eight[:, :2]
+            out[start:start + size, 2:6] = limb_leads_from_i_ii(eight[:, 0], eight[:, 1])
+            out[start:start + size, 6:] = eight[:, 2:]
+    return out
+
+
+def make_inversion_task(ecgs: np.ndarray, fs_in: int, rng: np.random.Generator,
+                        swaps: list[str], inverted_fraction: float,
+                        window: int = WINDOW, fs: int = FS) -> Arrays:
+    """Resample ECGs to ``fs``, cut one random window each, reverse electrodes on a fraction.
+
+    Exactly ``round(inverted_fraction * n)`` trials, chosen at random, are reversed
+    (label 1), each with a swap drawn uniformly from ``swaps``.
+    """
+    sig = resample_to(ecgs, fs_in, fs)
+    n, _, length = sig.shape
+    if length < window:
+        raise DataError(f"records of {length} samples at {fs} Hz are shorter than the "
+                        f"{window}-sample window")
+    starts = rng.integers(0, length - window + 1, size=n)
+    x = np.stack([sig[i, :, s:s + window] for i, s in enumerate(starts)])
+    y, swap_of = reverse_fraction(x, rng, swaps, inverted_fraction)
+    return Arrays(x=x, y=y, info={"swap_index": swap_of})
+
+
+class SyntheticSource:
+    """``data.n_trials`` generated ECGs; the trial index is the only group."""
+
+    name, labelled, group_by, windowed = "synthetic", False, "trial", False
+
+    def __init__(self, n_trials: int):
+        self.n_trials = n_trials
+
+    @classmethod
+    def from_options(cls, n_trials: int = 1000, **_) -> SyntheticSource:
+        return cls(n_trials)
+
+    def settings(self) -> dict:
+        return {"n_trials": self.n_trials}
+
+    def describe(self) -> str:
+        return (f"synthetic 12-lead ECGs from the deepfake-ecg GAN generator (offline), "
+                f"{self.n_trials} trials of 3 s at 250 Hz")
+
+    def build(self, task) -> tuple[dict, dict]:
+        ecgs = generate_deepfake_ecgs(self.n_trials, task.seed, progress=task.progress)
+        rng = np.random.default_rng(task.seed)
+        arrays = make_inversion_task(ecgs, 500, rng, task.swaps, task.inverted_fraction)
+        n = len(arrays.y)
+        return {"x": arrays.x, "y": arrays.y, "swap_index": arrays.info["swap_index"],
+                "groups": np.arange(n, dtype=np.int64),
+                "strat_fold": np.full(n, -1, dtype=np.int64)}, {}
+
+    def info(self, meta: dict, task) -> dict:
+        return {"generator": GENERATOR}

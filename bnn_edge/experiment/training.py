@@ -1,0 +1,251 @@
+"""config -> data + model -> trainer -> results: the work behind ``python -m bnn_edge.train``."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import lightning as L
+from omegaconf import DictConfig, OmegaConf
+
+from bnn_edge.errors import BnnEdgeError, ConfigError, DataError, Interrupted
+from bnn_edge.experiment.rundir import RunDir, check_checkpoint_matches
+from bnn_edge.lit.loggers import ResumableCSVLogger, quiet_lightning
+from bnn_edge.lit.module import BNNClassifier, module_options
+from bnn_edge.lit.tracking import finish_wandb
+from bnn_edge.models import check_network
+from bnn_edge.validation import require_bool, require_int, require_number, require_seed
+
+
+def validate_train_config(cfg: DictConfig) -> None:
+    """Check the options shared by every task; data and trainer options are checked on build."""
+    check_network(cfg.model.name, cfg.binarize, cfg.aug)
+    require_seed("seed", cfg.seed)
+    require_number("model.lr", cfg.model.lr, 0, low_open=True)
+    require_number("model.weight_decay", cfg.model.weight_decay, 0)
+    require_int("model.num_classes", cfg.model.get("num_classes"), 2, none_ok=True,
+                allowed="an integer >= 2, or null (the number of classes of the data)")
+    epochs = cfg.trainer.get("max_epochs")
+    if epochs != -1:
+        require_int("trainer.max_epochs", epochs, 1, none_ok=True,
+                    allowed="an integer >= 1 (or -1: no limit)")
+    for flag in ("resume", "test"):
+        require_bool(flag, cfg.get(flag, False))
+    ckpt = cfg.get("ckpt_path")
+    if ckpt not in (None, "last") and not Path(str(ckpt)).is_file():
+        raise ConfigError("ckpt_path", ckpt, "an existing checkpoint file, 'last' or null")
+
+
+def instantiate_checked(cfg: DictConfig, option: str, **kwargs):
+    """``hydra.utils.instantiate`` of the app's own config (never of a file's), its failures
+    one line naming the config ``option``.
+
+    The project's own errors pass through unchanged; anything else the target raises
+    (e.g. Lightning rejecting ``trainer.accelerator=tpu``) becomes a BnnEdgeError.
+    """
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(cfg, **kwargs)
+    except InstantiationException as e:
+        cause = e.__cause__
+        if isinstance(cause, BnnEdgeError):
+            raise cause from None
+        reason = str(cause or e).strip().splitlines()[0]
+        raise BnnEdgeError(f"{option}: {type(cause or e).__name__}: {reason}") from e
+
+
+def _metric(metrics: dict, name: str) -> float | None:
+    value = metrics.get(name)
+    return None if value is None else float(value)
+
+
+def instantiate_group(group: DictConfig | None, option: str) -> list:
+    """Instantiate every entry of a callbacks/logger group; ``name=null`` switches one off."""
+    return [instantiate_checked(c, f"{option}.{name}") for name, c in (group or {}).items()
+            if c is not None]
+
+
+def resolve_ckpt_path(ckpt_path: str | None, run: RunDir, resume: bool) -> str | None:
+    """``last`` (or ``resume=true``) means this run directory's ``checkpoints/last.ckpt``,
+    when it exists; an explicit path is used as given."""
+    if ckpt_path not in (None, "last"):
+        return ckpt_path
+    wanted = ckpt_path == "last" or resume
+    return str(run.last_checkpoint) if wanted and run.last_checkpoint.is_file() else None
+
+
+def data_num_classes(cfg: DictConfig, datamodule) -> int:
+    """The class count of the data; ``model.num_classes``, when set, must agree with it."""
+    found = datamodule.num_classes
+    wanted = cfg.model.get("num_classes")
+    if wanted is not None and wanted != found:
+        raise ConfigError("model.num_classes", wanted,
+                          f"{found} (the number of classes of the data), or null")
+    return found
+
+
+_lightning_signals = threading.local()
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM raises :class:`Interrupted`, except while Lightning handles it itself.
+
+    Inside ``trainer.fit``/``test`` Lightning's own handler stops at the end of the
+    current batch (:class:`lightning.pytorch.utilities.exceptions.SIGTERMException`),
+    which :func:`train` turns into the same error.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if not getattr(_lightning_signals, "active", False):
+            raise Interrupted("SIGTERM", 128 + signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_trainer(trainer: L.Trainer, method: str, *args, **kwargs):
+    """``trainer.fit``/``validate``/``test`` with SIGTERM and SIGINT made :class:`Interrupted`."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from lightning.pytorch.trainer.states import TrainerStatus
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    _lightning_signals.active = True
+    try:
+        return getattr(trainer, method)(*args, **kwargs)
+    except MisconfigurationException as e:  # a trainer.* option Lightning rejects late
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise BnnEdgeError(f"trainer: {type(e).__name__}: {reason}") from e
+    except SIGTERMException:
+        raise Interrupted("SIGTERM", 128 + signal.SIGTERM,
+                          f" in epoch {trainer.current_epoch}") from None
+    except SystemExit:
+        if trainer.state.status == TrainerStatus.INTERRUPTED:  # Lightning's Ctrl-C shutdown
+            raise Interrupted("SIGINT", 128 + signal.SIGINT,
+                              f" in epoch {trainer.current_epoch}") from None
+        raise
+    finally:
+        _lightning_signals.active = False
+
+
+def train(cfg: DictConfig, echo=print) -> dict:
+    """Train (and test) one configuration; write the run directory; return its results.
+
+    The run directory receives ``config.yaml`` (resolved), ``data.json``, ``metrics.csv``,
+    ``checkpoints/`` (``last.ckpt`` and the best by ``val/acc``) and ``results.json``.
+    Every option, the data module's included, is checked before anything is written.
+    """
+    with stop_on_sigterm():
+        return _train(cfg, echo)
+
+
+def _train(cfg: DictConfig, echo) -> dict:
+    t0 = time.perf_counter()
+    validate_train_config(cfg)
+    options = module_options(cfg.model)  # optimizer, schedule, network extras: checked now
+    run = RunDir(cfg.paths.output_dir)
+    out = run.path
+    resume = bool(cfg.get("resume"))
+    current = OmegaConf.to_container(cfg, resolve=True)
+    if resume:
+        run.check_resume(current)
+        if (done := run.finished()) is not None:
+            echo(f"Skipped: {out} already finished (resume=true)")
+            return {**done, "skipped": True, "global_rank": 0}
+    datamodule = instantiate_checked(cfg.data, "data")
+    num_classes = data_num_classes(cfg, datamodule)
+    hparams = dict(network=cfg.model.name, binarize=cfg.binarize, aug=cfg.aug,
+                   num_classes=num_classes, lr=cfg.model.lr,
+                   weight_decay=cfg.model.weight_decay, **options)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), run, resume)
+    if ckpt_path:
+        try:
+            check_checkpoint_matches(ckpt_path, hparams)
+        except DataError as e:
+            if ckpt_path != str(run.last_checkpoint):
+                raise
+            raise DataError(f"{e}; delete it to train this run from its start") from None
+    quiet_lightning()
+    callbacks = instantiate_group(cfg.get("callbacks"), "callbacks")
+    loggers = instantiate_group(cfg.get("logger"), "logger")
+    trainer: L.Trainer = instantiate_checked(cfg.trainer, "trainer", callbacks=callbacks,
+                                             logger=loggers or False)
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(OmegaConf.to_yaml(current))
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule.setup("fit")
+    data = datamodule.write_summary(out / "data.json")
+    sizes = data["split_sizes"]
+    echo(f"Data: {data['description']} [{data['cache']}; fold {data['fold']}/{data['folds']}: "
+         f"{sizes['train']} train, {sizes['val']} val, {sizes['test']} test]")
+
+    module = BNNClassifier(**hparams)
+    if ckpt_path:
+        echo(f"Resuming from {ckpt_path}")
+        for logger in loggers:
+            if isinstance(logger, ResumableCSVLogger):
+                logger.append = True
+    _run_trainer(trainer, "fit", module, datamodule=datamodule, ckpt_path=ckpt_path,
+                 weights_only=True)
+    fit_metrics = dict(trainer.callback_metrics)
+    if "val/acc" not in fit_metrics:  # resumed at its last epoch: nothing was left to fit
+        _run_trainer(trainer, "validate", module, datamodule=datamodule, verbose=False)
+        fit_metrics = dict(trainer.callback_metrics)
+        best = getattr(trainer.checkpoint_callback, "best_model_score", None)
+        if best is not None:
+            fit_metrics["val/acc_best"] = max(float(best), float(fit_metrics["val/acc"]))
+
+    best = run.best_checkpoint()
+    results = {
+        "model": cfg.model.name, "binarize": cfg.binarize, "aug": cfg.aug,
+        "seed": cfg.seed, "fold": data["fold"], "folds": data["folds"],
+        "data_source": data["source"], "epochs": trainer.current_epoch,
+        "val_acc": _metric(fit_metrics, "val/acc"),
+        "val_acc_best": _metric(fit_metrics, "val/acc_best"),
+        "val_acc_top5": _metric(fit_metrics, "val/acc_top5"),  # None with <= 5 classes
+        "test_acc": None, "test_loss": None, "test_acc_top5": None,
+        "test_split": sizes["test"] > 0,
+        "best_checkpoint": str(best) if best else None, "output_dir": str(out),
+    }
+    if cfg.get("test") and sizes["test"] > 0:
+        (test_metrics,) = _run_trainer(trainer, "test", module, datamodule=datamodule,
+                                       ckpt_path=str(best) if best else None,
+                                       weights_only=True, verbose=False)
+        results["test_acc"] = _metric(test_metrics, "test/acc")
+        results["test_loss"] = _metric(test_metrics, "test/loss")
+        results["test_acc_top5"] = _metric(test_metrics, "test/acc_top5")
+    results["wall_time_s"] = round(time.perf_counter() - t0, 1)
+    finish_wandb(loggers)
+    results["global_rank"] = trainer.global_rank  # DDP: only rank 0 writes and reports
+    if trainer.is_global_zero:
+        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def summary_line(results: dict) -> str:
+    """The one line a run ends with: variant, accuracies, wall time and output path."""
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:.2f}%"
+
+    test = pct(results["test_acc"])
+    if results.get("test_split") is False:
+        test = "n/a (no test split: data.test_fraction=0)"
+    return (f"Done: {results['model']} binarize={results['binarize']} aug={results['aug']} "
+            f"fold={results['fold']} | val/acc {pct(results['val_acc'])} "
+            f"(best {pct(results['val_acc_best'])}) | test/acc {test} | "
+            f"{results['wall_time_s']:.0f} s | {results['output_dir']}")
+

@@ -1,0 +1,129 @@
+"""Evaluating a model over error rates and Monte-Carlo fault draws, weights given back.
+
+:func:`ber_sweep` evaluates a model at each bit error rate over ``draws`` fault draws
+(one at rate 0), through :class:`~bnn_edge.hardware.faults.inject.WeightFaults`, in eval
+mode; the weights and train/eval modes are restored exactly afterwards, exceptions
+included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from bnn_edge.hardware.faults.inject import WeightFaults
+from bnn_edge.hardware.faults.models import fault_rng
+
+
+@contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode; restore every submodule's own train/eval flag afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+def _batches(loaders) -> Iterable:
+    if isinstance(loaders, list | tuple):
+        for loader in loaders:
+            yield from loader
+    else:
+        yield from loaders
+
+
+Reduce = Callable[[torch.Tensor], torch.Tensor]
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, loaders, device: torch.device | str | None = None,
+             reduce: Reduce | None = None) -> float:
+    """Top-1 accuracy of ``model`` in eval mode over (x, y) batches of one or more loaders.
+
+    A sample whose scores are not all finite (an exponent bit flip can make them inf or
+    NaN) counts as wrong. The model's train/eval modes are restored afterwards.
+    ``reduce`` sums the (correct, total) counts over processes, so that under DDP every
+    rank gets the accuracy of all samples rather than of its own shard.
+    """
+    if device is None:
+        device = next(model.parameters()).device
+    correct = total = 0
+    with evaluation_mode(model):
+        for batch in _batches(loaders):
+            x, y = batch[0].to(device), batch[1].to(device)
+            scores = model(x)
+            ok = (scores.argmax(dim=1) == y) & torch.isfinite(scores).all(dim=1)
+            correct += int(ok.sum())
+            total += len(y)
+    if reduce is not None:
+        counts = reduce(torch.tensor([correct, total], dtype=torch.float64, device=device))
+        correct, total = (int(round(float(c))) for c in counts)
+    if total == 0:
+        raise ValueError("no samples to evaluate")
+    return correct / total
+
+
+@dataclass
+class SweepPoint:
+    """Accuracy at one error rate over its Monte-Carlo draws (one draw at rate 0)."""
+
+    ber: float
+    accuracies: list[float] = field(default_factory=list)
+    flipped: int = 0
+    bits: int = 0
+
+    @property
+    def draws(self) -> int:
+        return len(self.accuracies)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.accuracies))
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation over draws (0 with one draw)."""
+        return float(np.std(self.accuracies, ddof=1)) if self.draws > 1 else 0.0
+
+    @property
+    def flipped_fraction(self) -> float:
+        """Bits flipped over bits exposed, all draws together (estimates ``ber``)."""
+        return self.flipped / self.bits if self.bits else 0.0
+
+
+def ber_sweep(model: nn.Module, loaders, rates: Iterable[float], draws: int,
+              real_format: str = "none", seed: int = 0,
+              device: torch.device | str | None = None,
+              reduce: Reduce | None = None, fault_model: str = "bitflip") -> list[SweepPoint]:
+    """Accuracy of ``model`` at each bit error rate, over ``draws`` fault draws per rate.
+
+    Rate 0 is evaluated once (it is deterministic). Draw ``d`` at rate ``r`` uses
+    :func:`fault_rng(seed, r, d) <fault_rng>`, so results do not depend on which other
+    rates are swept. The model runs in eval mode and gets its weights and modes back
+    exactly, also if an exception interrupts the sweep. ``reduce`` pools the counts of
+    all processes (see :func:`accuracy`); every process draws the same faults.
+    """
+    points = []
+    with evaluation_mode(model), WeightFaults(model, real_format, fault_model) as faults:
+        for rate in rates:
+            point = SweepPoint(float(rate))
+            for draw in range(1 if rate == 0 else draws):
+                count = faults.inject(rate, fault_rng(seed, rate, draw))
+                point.flipped += count.flipped
+                point.bits += count.bits
+                point.accuracies.append(accuracy(model, loaders, device, reduce))
+            points.append(point)
+    return points
+
+
+def rate_label(ber: float) -> str:
+    """A short, stable name for an error rate in metric names and tables (3 significant)."""
+    return "0" if ber == 0 else f"{ber:.3g}"
