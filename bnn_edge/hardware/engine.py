@@ -39,10 +39,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from bnn_edge.binarize import (BinaryConv1d, BinaryConv2d, BinaryLayer, BinaryLinear,
-                               SignActivation, binary_sign)
+from bnn_edge.binarize import (
+    BinaryConv1d,
+    BinaryConv2d,
+    BinaryLayer,
+    BinaryLinear,
+    SignActivation,
+    binary_sign,
+)
 from bnn_edge.errors import DataError
 from bnn_edge.hardware import kernels
 from bnn_edge.hardware.packed import FoldedLayer, fold_classifier, threshold_rule
@@ -224,10 +229,6 @@ class TorchWeights:
             idx = torch.from_numpy(np.asarray(flat, np.int64))
             w[idx] = -w[idx]
 
-    def channels(self, flat: np.ndarray) -> np.ndarray:
-        """The output channels that positions ``flat`` touch."""
-        return np.unique(np.asarray(flat, np.int64) // (self.numel // self.shape[0]))
-
 
 # ------------------------------------------------------------------ stages
 
@@ -243,51 +244,6 @@ class TorchStage:
     @torch.no_grad()
     def run(self, act, hidden: dict | None = None) -> torch.Tensor:
         return self.modules(_as_tensor(act))
-
-    def separable(self) -> bool:
-        """Whether a flip of its one binary conv changes only that conv's output channels.
-
-        True for ``[real modules] binary conv [max pool] [batch norm] [sign]``: everything
-        after the conv acts channel by channel, so a draw recomputes only the channels it
-        touched (:meth:`run_channels`).
-        """
-        mods = list(self.modules)
-        convs = [i for i, m in enumerate(mods) if isinstance(m, BinaryLayer)]
-        if len(convs) != 1 or not isinstance(mods[convs[0]], nn.modules.conv._ConvNd):
-            return False
-        allowed = (nn.MaxPool1d, nn.MaxPool2d, nn.BatchNorm1d, nn.BatchNorm2d, SignActivation,
-                   nn.Dropout, nn.Identity)
-        conv = mods[convs[0]]
-        return conv.groups == 1 and all(isinstance(m, allowed) for m in mods[convs[0] + 1:])
-
-    @torch.no_grad()
-    def prefix(self, x: torch.Tensor) -> torch.Tensor:
-        """The input of the binary conv (what the modules before it make of ``x``)."""
-        mods = list(self.modules)
-        for m in mods[:self._conv_index()]:
-            x = m(x)
-        return x
-
-    def _conv_index(self) -> int:
-        return next(i for i, m in enumerate(self.modules) if isinstance(m, BinaryLayer))
-
-    @torch.no_grad()
-    def run_channels(self, pre: torch.Tensor, channels: Sequence[int]) -> torch.Tensor:
-        """This stage's output for output ``channels`` of the conv only, from its input ``pre``."""
-        mods = list(self.modules)
-        i = self._conv_index()
-        conv = mods[i]
-        idx = torch.as_tensor(np.asarray(channels, np.int64))
-        bias = None if conv.bias is None else conv.bias[idx]
-        x = conv._conv_forward(pre, binary_sign(conv.weight[idx]), bias)
-        for m in mods[i + 1:]:
-            if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
-                x = F.batch_norm(x, m.running_mean[idx], m.running_var[idx],
-                                 None if m.weight is None else m.weight[idx],
-                                 None if m.bias is None else m.bias[idx], False, 0.0, m.eps)
-            else:
-                x = m(x)
-        return x
 
 
 @dataclass(eq=False)
