@@ -11,27 +11,35 @@ Work per draw is only what the faults can change: stages before the first faulte
 are computed once per sweep (for ``binarize=classifier`` the whole real feature
 extractor). With ``binarize=full`` the first conv (real input, run by PyTorch so that its
 float results are PyTorch's) has binary weights too; a draw that faults it reruns it.
+
+The engine (and with it the compiled kernel, or the warning that it is missing) is
+imported where a packed sweep runs, not when the evaluate command only checks options.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from bnn_edge.binarize import binary_layers
+from bnn_edge.errors import ConfigError
 from bnn_edge.faults import SweepPoint, _batches, fault_rng, flip_positions
-from bnn_edge.hardware.engine import Bits, PackedNet, TorchStage
 
 
 def _concat(acts: list):
+    from bnn_edge.hardware.engine import Bits
+
     if isinstance(acts[0], Bits):
         return Bits(np.concatenate([a.words for a in acts]), acts[0].layout)
     return torch.cat(acts)
 
 
 def _split(act, sizes: list[int]) -> list:
+    from bnn_edge.hardware.engine import Bits
+
     if isinstance(act, Bits):
         parts = np.split(act.words, np.cumsum(sizes)[:-1])
         return [Bits(p, act.layout) for p in parts]
@@ -47,7 +55,7 @@ class _Runner:
     stage.
     """
 
-    def __init__(self, engine: PackedNet, xs: list[torch.Tensor]):
+    def __init__(self, engine, xs: list[torch.Tensor]):
         self.engine, self.sizes = engine, [len(x) for x in xs]
         self.inputs: dict[int, object] = {}
         faulted = {engine.stage_of(i) for i in range(len(engine.binary))}
@@ -59,6 +67,8 @@ class _Runner:
         self.clean = act
 
     def run_stage(self, k: int, act):
+        from bnn_edge.hardware.engine import TorchStage
+
         stage = self.engine.stages[k]
         if isinstance(stage, TorchStage):
             batches = act if isinstance(act, list) else _split(act, self.sizes)
@@ -76,14 +86,17 @@ class _Runner:
 
 
 def packed_ber_sweep(model: nn.Module, loaders, rates: Iterable[float], draws: int,
-                     seed: int = 0, engine: PackedNet | None = None) -> list[SweepPoint]:
+                     seed: int = 0, engine=None) -> list[SweepPoint]:
     """Accuracy at each bit error rate over ``draws`` draws per rate, on the packed engine.
 
     The same contract as :func:`bnn_edge.faults.ber_sweep` with ``real_format="none"``:
     rate 0 is evaluated once, draw ``d`` at rate ``r`` uses ``fault_rng(seed, r, d)``, a
     sample with non-finite scores counts as wrong; ``model`` (a network or a
-    BNNClassifier) is not modified.
+    BNNClassifier) is not modified; ``engine``: a :class:`~bnn_edge.hardware.engine.PackedNet`
+    of it already built.
     """
+    from bnn_edge.hardware.engine import PackedNet
+
     engine = engine or PackedNet.from_module(model)
     if not engine.binary:
         raise ValueError("the model has no binary layers: nothing for the packed engine to fault")
@@ -125,3 +138,38 @@ def packed_ber_sweep(model: nn.Module, loaders, rates: Iterable[float], draws: i
                     engine.flip(i, flips[i])
         points.append(point)
     return points
+
+
+ENGINES = ("torch", "packed")
+
+
+def check_engine(engine, device_option: str, device):
+    """The ``engine`` option checked, and the device to run on (packed: always the CPU)."""
+    if engine not in ENGINES:
+        raise ConfigError("engine", engine, f"one of {', '.join(ENGINES)}")
+    if engine == "packed" and device_option == "cuda":
+        raise ConfigError("device", device_option, "cpu or auto with engine=packed (the "
+                                                   "packed engine runs on the CPU)")
+    return engine, (torch.device("cpu") if engine == "packed" else device)
+
+
+def _packed_note() -> str:
+    from bnn_edge.hardware import kernels
+
+    return f" with the packed engine ({kernels.isa()})"
+
+
+# what the evaluate command appends to its "Evaluating ..." line for each engine
+ENGINE_NOTE = {"torch": lambda: "", "packed": _packed_note}
+
+
+def check_packed_target(module: nn.Module, real_formats: Sequence[str], name) -> None:
+    """ConfigError unless ``module`` has binary layers and only they are faulted."""
+    if not binary_layers(module):
+        raise ConfigError("engine", "packed", f"torch for {name}: it has no binary layers "
+                                              f"(binarize=none), the packed engine runs those")
+    other = [f for f in real_formats if f != "none"]
+    if other:
+        raise ConfigError("engine", "packed", f"torch with bit_errors.real_format={other[0]}: "
+                                              f"the packed engine keeps real weights exact "
+                                              f"(bit_errors.real_format=none)")
