@@ -298,8 +298,10 @@ static void run_job(const job_t *j, int isa, int threads) {
     const double work = (double)j->rows * (double)j->mb * 8.0 * (double)j->k;
     if (work < PARALLEL_MIN_WORK || tiles < 2) threads = 1;
     int64_t t;
+    /* dynamic: a thread the OS takes away (the cores are shared) leaves its tiles to others */
+    const int chunk = (int)(tiles / (16 * (int64_t)threads) > 1 ? tiles / (16 * (int64_t)threads) : 1);
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+#pragma omp parallel for schedule(dynamic, chunk) num_threads(threads) if (threads > 1)
 #endif
     for (t = 0; t < tiles; t++) {
         int64_t rt = t / groups, g = t % groups;
@@ -383,8 +385,8 @@ static void pack_rows_avx2(const float *x, int64_t rows, int64_t cols, uint64_t 
 }
 #endif
 
-static void pack_rows(const float *x, int64_t rows, int64_t cols, uint64_t *out, int64_t words,
-                      int isa) {
+static void pack_rows_isa(const float *x, int64_t rows, int64_t cols, uint64_t *out,
+                          int64_t words, int isa) {
 #ifdef XNOR_X86
     if (isa == ISA_AVX512) { pack_rows_avx512(x, rows, cols, out, words); return; }
     if (isa == ISA_AVX2) { pack_rows_avx2(x, rows, cols, out, words); return; }
@@ -392,6 +394,91 @@ static void pack_rows(const float *x, int64_t rows, int64_t cols, uint64_t *out,
     (void)isa;
 #endif
     pack_rows_scalar(x, rows, cols, out, words);
+}
+
+/* Rows split over threads when there are enough floats to be worth a fork. */
+static void pack_rows(const float *x, int64_t rows, int64_t cols, uint64_t *out, int64_t words,
+                      int isa, int threads) {
+    if ((double)rows * cols < 4.0 * PARALLEL_MIN_WORK || rows < 2) threads = 1;
+    int64_t chunks = threads > 1 ? 16 * (int64_t)threads : 1, c;
+    if (chunks > rows) chunks = rows;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
+#endif
+    for (c = 0; c < chunks; c++) {
+        int64_t r0 = rows * c / chunks, r1 = rows * (c + 1) / chunks;
+        pack_rows_isa(x + r0 * cols, r1 - r0, cols, out + r0 * words, words, isa);
+    }
+}
+
+/* Channel-major to channels-last: x (n, f, p) float32 -> out (n, p, words) bits, bit j of
+ * word w of position t holding feature 64w + j. */
+static void pack_transposed_scalar(const float *x, int64_t f, int64_t p, uint64_t *out,
+                                   int64_t words) {
+    memset(out, 0, (size_t)(8 * p * words));
+    for (int64_t c = 0; c < f; c++) {
+        const float *row = x + c * p;
+        uint64_t bit = (uint64_t)1 << (c % 64);
+        uint64_t *o = out + c / 64;
+        for (int64_t t = 0; t < p; t++)
+            if (row[t] >= 0.0f) o[t * words] |= bit;
+    }
+}
+
+#ifdef XNOR_X86
+/* 16 positions x 64 features at a time: one compare mask of 16 positions per feature,
+ * then bit t of the 64 masks is word t (a bit transpose by vptestmw). */
+__attribute__((target(AVX512_TARGET)))
+static void pack_transposed_avx512(const float *x, int64_t f, int64_t p, uint64_t *out,
+                                   int64_t words) {
+    const __m512 zero = _mm512_setzero_ps();
+    uint16_t masks[64];
+    for (int64_t t0 = 0; t0 < p; t0 += 16) {
+        int64_t left = p - t0;
+        __mmask16 keep = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+        int lanes = left >= 16 ? 16 : (int)left;
+        for (int64_t w = 0; w < words; w++) {
+            for (int j = 0; j < 64; j++) {
+                int64_t c = w * 64 + j;
+                if (c >= f) {
+                    masks[j] = 0;
+                    continue;
+                }
+                __m512 v = _mm512_maskz_loadu_ps(keep, x + c * p + t0);
+                masks[j] = (uint16_t)_mm512_mask_cmp_ps_mask(keep, v, zero, _CMP_GE_OQ);
+            }
+            __m512i lo = _mm512_loadu_si512((const void *)masks);
+            __m512i hi = _mm512_loadu_si512((const void *)(masks + 32));
+            for (int t = 0; t < lanes; t++) {
+                __m512i b = _mm512_set1_epi16((short)(1u << t));
+                uint64_t v = (uint64_t)_mm512_test_epi16_mask(lo, b) |
+                             ((uint64_t)_mm512_test_epi16_mask(hi, b) << 32);
+                out[(t0 + t) * words + w] = v;
+            }
+        }
+    }
+}
+#endif
+
+static void pack_transposed(const float *x, int64_t n, int64_t f, int64_t p, uint64_t *out,
+                            int64_t words, int isa, int threads) {
+    if ((double)n * f * p < 4.0 * PARALLEL_MIN_WORK || n < 2) threads = 1;
+    int64_t i;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
+#endif
+    for (i = 0; i < n; i++) {
+        const float *xi = x + i * f * p;
+        uint64_t *oi = out + i * p * words;
+#ifdef XNOR_X86
+        if (isa == ISA_AVX512) {
+            pack_transposed_avx512(xi, f, p, oi, words);
+            continue;
+        }
+#endif
+        pack_transposed_scalar(xi, f, p, oi, words);
+    }
+    (void)isa;
 }
 
 /* ---------------------------------------------------------------- Python interface */
@@ -481,22 +568,32 @@ done:
     return result;
 }
 
+/* pack(x, out, n, f, p, words, isa, threads): x float32 (n, f, p) -> out (n, p, words);
+ * p == 1 is plain rows (n, f) -> (n, words). */
 static PyObject *py_pack(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer x = {0}, out = {0};
-    long long rows, cols, words;
-    int isa;
-    if (!PyArg_ParseTuple(args, "y*w*LLLi", &x, &out, &rows, &cols, &words, &isa)) return NULL;
+    long long n, f, p, words;
+    int isa, threads;
+    if (!PyArg_ParseTuple(args, "y*w*LLLLii", &x, &out, &n, &f, &p, &words, &isa, &threads))
+        return NULL;
     PyObject *result = NULL;
     if (check_isa(isa) < 0) goto done;
-    if (rows < 0 || cols < 0 || words < (cols + 63) / 64) {
+    if (n < 0 || f < 0 || p < 1 || words < (f + 63) / 64) {
         PyErr_SetString(PyExc_ValueError, "pack: bad shape");
         goto done;
     }
-    if (need(&x, 4.0 * rows * cols, "x") < 0 || need(&out, 8.0 * rows * words, "out") < 0)
+    if (need(&x, 4.0 * n * f * p, "x") < 0 || need(&out, 8.0 * n * p * words, "out") < 0)
         goto done;
-    memset(out.buf, 0, (size_t)(8 * rows * words));
-    if (cols > 0) pack_rows((const float *)x.buf, rows, cols, (uint64_t *)out.buf, words, isa);
+    if (threads < 1) threads = 1;
+    Py_BEGIN_ALLOW_THREADS
+    if (p == 1) {
+        memset(out.buf, 0, (size_t)(8 * n * words));
+        if (f > 0) pack_rows((const float *)x.buf, n, f, (uint64_t *)out.buf, words, isa, threads);
+    } else {
+        pack_transposed((const float *)x.buf, n, f, p, (uint64_t *)out.buf, words, isa, threads);
+    }
+    Py_END_ALLOW_THREADS
     result = Py_None;
     Py_INCREF(result);
 done:
@@ -682,7 +779,7 @@ static PyObject *py_run_chain(PyObject *self, PyObject *args) {
     const uint64_t *input = (const uint64_t *)x.buf;
     if (!packed) {
         memset(bufs[0], 0, (size_t)(8 * rows * first->k));
-        pack_rows((const float *)x.buf, rows, cols, bufs[0], first->k, isa);
+        pack_rows((const float *)x.buf, rows, cols, bufs[0], first->k, isa, threads);
         input = bufs[0];
     }
     for (int l = 0; l < ch->count; l++) {
@@ -727,7 +824,8 @@ static PyMethodDef methods[] = {
      "gemm(x, w, out, a, b, c, rows, n_pos, sample_stride, pos_stride, k, m, n, mode, isa, "
      "threads): packed XNOR-popcount product (see bnn_edge/hardware/kernels.py)"},
     {"pack", py_pack, METH_VARARGS,
-     "pack(x, out, rows, cols, words, isa): float32 rows -> bits (x >= 0), zero padded"},
+     "pack(x, out, n, f, p, words, isa, threads): float32 (n, f, p) -> bits (n, p, words), "
+     "bit = x >= 0, zero padded"},
     {"xor_words", py_xor_words, METH_VARARGS,
      "xor_words(w, idx, masks): w[idx[i]] ^= masks[i] in order (repeated indices allowed)"},
     {"make_chain", py_make_chain, METH_VARARGS,

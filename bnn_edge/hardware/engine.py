@@ -113,22 +113,15 @@ class BitLayout:
         c, h = np.divmod(ch, self.shape[1])
         return (h * self.shape[2] + w) * self.wc * 64 + c
 
-    def _positions_first(self, t: torch.Tensor) -> torch.Tensor:
-        n = t.shape[0]
-        if self.kind == "flat":
-            return t.reshape(n, 1, -1)
-        if self.kind == "seq":
-            return t.permute(0, 2, 1)
-        if self.kind == "cols":
-            return t.permute(0, 3, 1, 2).reshape(n, self.shape[2], -1)
-        return t.permute(0, 2, 3, 1).reshape(n, -1, self.shape[0])
-
     def pack(self, t: torch.Tensor) -> np.ndarray:
         """Pack a real tensor (N, C, *S) as bits t >= 0: (N, words) uint64."""
         n = t.shape[0]
-        rows = self._positions_first(t.reshape(n, *self.shape)).contiguous()
-        arr = rows.to(torch.float32).numpy().reshape(n * self.positions, self.features)
-        return kernels.pack(arr, self.wc).reshape(n, self.words)
+        arr = t.detach().to(torch.float32).contiguous().numpy()
+        if self.kind == "flat":
+            return kernels.pack(arr.reshape(n, -1), self.wc)
+        # channel-major (N, features, positions) as stored for seq, cols and pixels
+        arr = arr.reshape(n, self.features, self.positions)
+        return kernels.pack_transposed(arr, self.wc).reshape(n, self.words)
 
     def unpack(self, words: np.ndarray) -> np.ndarray:
         """Bits (N, words) -> +-1 int8 (N, C, *S) in PyTorch's layout."""

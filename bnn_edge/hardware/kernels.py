@@ -218,7 +218,20 @@ def pack(x: np.ndarray, words: int | None = None) -> np.ndarray:
     if _active < 0:
         return _pack_numpy(x, words)
     out = np.empty((rows, words), np.uint64)
-    _xnor.pack(x, out, rows, cols, words, _active)
+    _xnor.pack(x, out, rows, cols, 1, words, _active, _threads())
+    return out
+
+
+def pack_transposed(x: np.ndarray, words: int | None = None) -> np.ndarray:
+    """Channel-major floats (n, f, p) -> channels-last bits (n, p, words), bit = x >= 0."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    n, f, p = x.shape
+    words = -(-f // 64) if words is None else words
+    if _active < 0:
+        rows = np.ascontiguousarray(x.transpose(0, 2, 1)).reshape(n * p, f)
+        return _pack_numpy(rows, words).reshape(n, p, words)
+    out = np.empty((n, p, words), np.uint64)
+    _xnor.pack(x, out, n, f, p, words, _active, _threads())
     return out
 
 
