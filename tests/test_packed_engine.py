@@ -34,7 +34,7 @@ from bnn_edge.hardware.packed_sweep import packed_ber_sweep
 from bnn_edge.models import build_network
 from bnn_edge.module import BNNClassifier
 from bnn_edge.training import train
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 
 # every instruction set this machine can run, and the numpy twin
 LEVELS = ["numpy"] + [lvl for lvl, name in zip(kernels.LEVELS, kernels.ISA_NAMES, strict=True)
@@ -461,3 +461,26 @@ def test_bad_engine_options(runs, tmp_path, overrides, message):
         evaluate(cfg, echo=lambda *_: None)
     assert str(info.value).startswith(message)
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_runs_the_packed_engine_and_refuses_bad_settings_in_one_line(runs, tmp_path):
+    ok = run_cli("bnn_edge.evaluate", f"ckpt_path={runs['full']}", "engine=packed",
+                 "bit_errors.ber=[0,0.01]", "bit_errors.draws=2", f"hydra.run.dir={tmp_path / 'a'}")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert f"with the packed engine ({kernels.isa()})" in ok.stdout
+    assert (tmp_path / "a" / "ber_curve.csv").is_file()
+    for overrides, env, message in [
+        (["engine=packed", "bit_errors.real_format=int8"], {},
+         "error: engine='packed' is not allowed: expected torch with "
+         "bit_errors.real_format=int8: the packed engine keeps real weights exact "
+         "(bit_errors.real_format=none)"),
+        (["engine=packed"], {kernels.ENV: "sse9"},
+         "error: BNN_EDGE_PACKED_ISA='sse9' is not allowed: expected one of scalar, avx2, "
+         "avx512 or numpy (unset: the best)"),
+    ]:
+        out = tmp_path / "b"
+        proc = run_cli("bnn_edge.evaluate", f"ckpt_path={runs['full']}", *overrides,
+                       f"hydra.run.dir={out}", env=env)
+        assert proc.returncode == 2
+        assert [line for line in proc.stderr.splitlines() if line.strip()] == [message]
+        assert not out.exists()

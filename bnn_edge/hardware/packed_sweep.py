@@ -150,6 +150,8 @@ def check_engine(engine, device_option: str, device):
     if engine == "packed" and device_option == "cuda":
         raise ConfigError("device", device_option, "cpu or auto with engine=packed (the "
                                                    "packed engine runs on the CPU)")
+    if engine == "packed":  # checks BNN_EDGE_PACKED_ISA now, before any data
+        from bnn_edge.hardware import kernels  # noqa: F401
     return engine, (torch.device("cpu") if engine == "packed" else device)
 
 
