@@ -6,8 +6,9 @@ at aug=7 36064 -> 75 -> 2; and the binary convolutions of the full ECG network (
 time per batch of the float32 torch layers (linear or conv, batch norm, hardtanh), of the
 old numpy path (``bnn_edge.hardware.packed.packed_forward``, classifiers only) and of the
 packed engine (``bnn_edge.hardware.engine``), input packing included in both packed paths;
-the three are timed in turns, round after round, and the medians compared. Weights: float32
-bytes, the export's packed bytes and the engine's (rows padded to 8, words to 64 bits).
+the three are timed in turns (bursts of calls), round after round, and the medians
+compared. Weights: float32 bytes, the export's packed bytes and the engine's (rows padded
+to 8, words to 64 bits).
 Random weights and random batch-norm statistics (timing does not depend on them); the
 engine is checked against torch on the benchmark inputs first.
 Run: ``make bench`` or ``python -m benchmarks.packed [--threads 2]``.
@@ -69,16 +70,25 @@ def ecg_convs(channels: int, binary: bool) -> nn.Sequential:
     return randomize_norms(nn.Sequential(*layers))
 
 
-def timed_rounds(fns: dict, rounds: int) -> dict[str, float]:
-    """Median seconds of each function, calling them in turn, round after round."""
-    for fn in fns.values():
+def timed_rounds(fns: dict, rounds: int, burst_seconds: float = 0.02) -> dict[str, float]:
+    """Median seconds per call of each function, timed in turns, round after round.
+
+    Each turn is a burst of calls (about ``burst_seconds``), so that every implementation
+    is timed with its own weights in cache, as when a model serves one input after another.
+    """
+    bursts = {}
+    for k, fn in fns.items():
         fn()
+        t0 = time.perf_counter()
+        fn()
+        bursts[k] = max(1, min(500, round(burst_seconds / (time.perf_counter() - t0))))
     times = {k: [] for k in fns}
     for _ in range(rounds):
         for k, fn in fns.items():
             t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
+            for _ in range(bursts[k]):
+                fn()
+            times[k].append((time.perf_counter() - t0) / bursts[k])
     return {k: statistics.median(v) for k, v in times.items()}
 
 

@@ -291,6 +291,14 @@ static void run_tile(const job_t *j, int isa, int64_t r0, int rx, int64_t b0, in
     tile_scalar(j, xr, rows, rx, b0, nb);
 }
 
+static void job_tile(const job_t *j, int isa, int64_t t, int64_t groups, int rx, int nb) {
+    int64_t rt = t / groups, g = t % groups;
+    int64_t r0 = rt * rx, b0 = g * nb;
+    int rxx = (int)(j->rows - r0 < rx ? j->rows - r0 : rx);
+    int nbb = (int)(j->mb - b0 < nb ? j->mb - b0 : nb);
+    run_tile(j, isa, r0, rxx, b0, nbb);
+}
+
 static void run_job(const job_t *j, int isa, int threads) {
     const int rx = isa == ISA_AVX512 ? 4 : 2, nb = isa == ISA_AVX512 ? 4 : 1;
     const int64_t row_tiles = (j->rows + rx - 1) / rx, groups = (j->mb + nb - 1) / nb;
@@ -298,19 +306,19 @@ static void run_job(const job_t *j, int isa, int threads) {
     const double work = (double)j->rows * (double)j->mb * 8.0 * (double)j->k;
     if (work < PARALLEL_MIN_WORK || tiles < 2) threads = 1;
     int64_t t;
-    /* dynamic: a thread the OS takes away (the cores are shared) leaves its tiles to others */
-    const int chunk = (int)(tiles / (16 * (int64_t)threads) > 1 ? tiles / (16 * (int64_t)threads) : 1);
+    if (threads <= 1) { /* no OpenMP region at all: it costs ~µs even for one thread */
+        for (t = 0; t < tiles; t++) job_tile(j, isa, t, groups, rx, nb);
+    } else {
+        /* dynamic: a thread the OS takes away (the cores are shared) leaves its tiles to
+         * the others instead of holding half of the work */
+        const int64_t per = tiles / (16 * (int64_t)threads);
+        const int chunk = (int)(per > 1 ? per : 1);
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, chunk) num_threads(threads) if (threads > 1)
+#pragma omp parallel for schedule(dynamic, chunk) num_threads(threads)
 #endif
-    for (t = 0; t < tiles; t++) {
-        int64_t rt = t / groups, g = t % groups;
-        int64_t r0 = rt * rx, b0 = g * nb;
-        int rxx = (int)(j->rows - r0 < rx ? j->rows - r0 : rx);
-        int nbb = (int)(j->mb - b0 < nb ? j->mb - b0 : nb);
-        run_tile(j, isa, r0, rxx, b0, nbb);
+        for (t = 0; t < tiles; t++) job_tile(j, isa, t, groups, rx, nb);
+        (void)chunk;
     }
-    (void)threads;
     if (j->mode == MODE_BITS && j->out_words * 8 > j->mb) {
         uint8_t *out = (uint8_t *)j->out;
         for (int64_t r = 0; r < j->rows; r++)
@@ -400,10 +408,14 @@ static void pack_rows_isa(const float *x, int64_t rows, int64_t cols, uint64_t *
 static void pack_rows(const float *x, int64_t rows, int64_t cols, uint64_t *out, int64_t words,
                       int isa, int threads) {
     if ((double)rows * cols < 4.0 * PARALLEL_MIN_WORK || rows < 2) threads = 1;
-    int64_t chunks = threads > 1 ? 16 * (int64_t)threads : 1, c;
+    if (threads <= 1) {
+        pack_rows_isa(x, rows, cols, out, words, isa);
+        return;
+    }
+    int64_t chunks = 16 * (int64_t)threads, c;
     if (chunks > rows) chunks = rows;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
 #endif
     for (c = 0; c < chunks; c++) {
         int64_t r0 = rows * c / chunks, r1 = rows * (c + 1) / chunks;
@@ -460,6 +472,18 @@ static void pack_transposed_avx512(const float *x, int64_t f, int64_t p, uint64_
 }
 #endif
 
+static void pack_sample_transposed(const float *x, int64_t f, int64_t p, uint64_t *out,
+                                   int64_t words, int isa) {
+#ifdef XNOR_X86
+    if (isa == ISA_AVX512) {
+        pack_transposed_avx512(x, f, p, out, words);
+        return;
+    }
+#endif
+    (void)isa;
+    pack_transposed_scalar(x, f, p, out, words);
+}
+
 static void pack_transposed(const float *x, int64_t n, int64_t f, int64_t p, uint64_t *out,
                             int64_t words, int isa, int threads) {
     if ((double)n * f * p < 4.0 * PARALLEL_MIN_WORK || n < 2) threads = 1;
@@ -467,18 +491,7 @@ static void pack_transposed(const float *x, int64_t n, int64_t f, int64_t p, uin
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
 #endif
-    for (i = 0; i < n; i++) {
-        const float *xi = x + i * f * p;
-        uint64_t *oi = out + i * p * words;
-#ifdef XNOR_X86
-        if (isa == ISA_AVX512) {
-            pack_transposed_avx512(xi, f, p, oi, words);
-            continue;
-        }
-#endif
-        pack_transposed_scalar(xi, f, p, oi, words);
-    }
-    (void)isa;
+    for (i = 0; i < n; i++) pack_sample_transposed(x + i * f * p, f, p, out + i * p * words, words, isa);
 }
 
 /* ---------------------------------------------------------------- Python interface */

@@ -414,6 +414,7 @@ class PackedNet:
             m._forward_hooks.clear()
             m._forward_pre_hooks.clear()
         self.input_shape = None
+        self._direct = None
         self.stages: list = []
         self.binary: list[PackedWeights | TorchWeights] = []
         spec = getattr(self.net, "spec", None)
@@ -453,6 +454,7 @@ class PackedNet:
             shapes.append(tuple(x.shape[1:]))
             x = m(x)
         self.input_shape = input_shape
+        self._direct = None
         stages: list = []
         pending: list[tuple[str, nn.Module]] = []
         binary_in = False
@@ -477,6 +479,9 @@ class PackedNet:
             i += 1
         self._flush(stages, pending, absorb=False)
         self.stages = stages
+        if (len(stages) == 1 and isinstance(stages[0], ClassifierStage)
+                and stages[0].in_layout.kind == "flat" and len(input_shape) == 1):
+            self._direct = stages[0]  # rows in, scores out: no PyTorch on the way
         order = {name: k for k, (name, _) in enumerate(mods)}
         found = {w.name: w for s in stages for w in
                  (s.weights if isinstance(s, TorchStage | ClassifierStage) else [s.weights])}
@@ -594,6 +599,10 @@ class PackedNet:
         ``start``/``act``: resume at stage ``start`` from its input ``act`` (used by sweeps).
         """
         found = {} if hidden else None
+        if act is None and not hidden and start == 0 and self._direct is not None:
+            rows = np.asarray(x.detach() if isinstance(x, torch.Tensor) else x)
+            if rows.ndim == 2 and rows.shape[1] == self._direct.in_layout.features:
+                return self._direct.chain(np.ascontiguousarray(rows, np.float32))
         if act is None:
             act = self._check(x)
         for stage in self.stages[start:]:
@@ -602,6 +611,12 @@ class PackedNet:
         return (scores, found) if hidden else scores
 
     def __call__(self, x) -> np.ndarray:
+        """Scores (N, classes) float32 of a batch ``x`` (N, *input shape)."""
+        direct = self._direct  # a float32 matrix into a classifier-only engine: straight in
+        if (direct is not None and type(x) is np.ndarray and x.dtype == np.float32
+                and x.ndim == 2 and x.flags.c_contiguous
+                and x.shape[1] == direct.in_layout.features):
+            return direct.chain(x)
         return self.run(x)
 
     def predict(self, x) -> np.ndarray:

@@ -257,6 +257,8 @@ class Chain:
             if a.out_words != b.k:
                 raise ValueError("chain layers do not fit: outputs of one != inputs of the next")
         self.layers = layers
+        self._m = layers[-1].m
+        self._dtype = np.int32 if layers[-1].mode == DOT else np.float32
         self._native = None
         if _xnor is not None:
             self._native = _xnor.make_chain([(layer.weights, layer.k, layer.m, layer.n,
@@ -264,7 +266,6 @@ class Chain:
 
     def __call__(self, x: np.ndarray, packed: bool = False) -> np.ndarray:
         """Scores (or d) of the last layer for float rows (packed as x >= 0) or packed words."""
-        last = self.layers[-1]
         rows = x.shape[0]
         if _active < 0 or self._native is None:
             bits = x if packed else _pack_numpy(np.ascontiguousarray(x, np.float32),
@@ -275,9 +276,10 @@ class Chain:
                            layer.k, 0)
                 bits = out
             return bits
-        out = np.empty((rows, last.m), np.int32 if last.mode == DOT else np.float32)
-        _xnor.run_chain(self._native, x, out, rows, x.shape[1], int(packed), _active,
-                        _threads())
+        x = np.ascontiguousarray(x, np.uint64 if packed else np.float32)
+        out = np.empty((rows, self._m), self._dtype)
+        _xnor.run_chain(self._native, x, out, rows, x.shape[1], packed, _active,
+                        torch.get_num_threads())
         return out
 
 
