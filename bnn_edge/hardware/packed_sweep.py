@@ -98,14 +98,14 @@ def packed_ber_sweep(model: nn.Module, loaders, rates: Iterable[float], draws: i
     from bnn_edge.hardware.engine import PackedNet
 
     engine = engine or PackedNet.from_module(model)
-    if not engine.binary:
-        raise ValueError("the model has no binary layers: nothing for the packed engine to fault")
     xs, ys = [], []
     for batch in _batches(loaders):
-        xs.append(engine._check(batch[0]))
+        xs.append(engine._check(batch[0]))  # builds the engine for this input shape
         ys.append(torch.as_tensor(batch[1]).cpu())
     if not xs:
         raise ValueError("no samples to evaluate")
+    if not engine.binary:
+        raise ValueError("the model has no binary layers: nothing for the packed engine to fault")
     y = torch.cat(ys).numpy()
     runner = _Runner(engine, xs)
     total_bits = sum(w.numel for w in engine.binary)
