@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-all bench lint format clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py bnn_edge/hardware/_xnor.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,export]'
@@ -25,13 +25,14 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ''
 
-## bench: training throughput table (benchmarks/)
+## bench: the benchmark tables of benchmarks/ (throughput, bit errors, packed engine, ...)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.train_throughput
 	$(BIN)/python -m benchmarks.bit_errors
 	$(BIN)/python -m benchmarks.eeg
 	$(BIN)/python -m benchmarks.mobilenet
 	$(BIN)/python -m benchmarks.packed
+	$(BIN)/python -m benchmarks.packed_sweep
 	$(BIN)/python -m benchmarks.sweeps
 
 lint: $(STAMP)

@@ -1,22 +1,24 @@
-"""Packed binary classifier (XNOR-popcount) against float32 torch linear layers.
+"""Packed binary layers (XNOR-popcount engine) against float32 torch and the old numpy path.
 
-Shapes of the paper's binarized classifiers: EEG 2520 -> 80 -> 2 and MobileNet
-1024 -> 2816 -> 1000. For each: time per batch at batch 1 and 256 of the float32 torch
-layers (linear, batch norm, sign), of the packed numpy path
-(``bnn_edge.hardware.packed.packed_forward``, input packing included) and of the exported
-C reference per sample; and the weight memory of both forms.
-Run: ``make bench`` or ``python -m benchmarks.packed``.
+Classifier shapes of the paper: EEG 2520 -> 80 -> 2, MobileNet 1024 -> 2816 -> 1000, ECG
+at aug=7 36064 -> 75 -> 2; and the binary convolutions of the full ECG network (conv 2 to
+5 with their max pool, batch norm and sign, aug=1 and aug=7). For each, at batch 1 and 256:
+time per batch of the float32 torch layers (linear or conv, batch norm, hardtanh), of the
+old numpy path (``bnn_edge.hardware.packed.packed_forward``, classifiers only) and of the
+packed engine (``bnn_edge.hardware.engine``), input packing included in both packed paths;
+the three are timed in turns (bursts of calls), round after round, and the medians
+compared. Weights: float32 bytes, the export's packed bytes and the engine's (rows padded
+to 8, words to 64 bits).
+Random weights and random batch-norm statistics (timing does not depend on them); the
+engine is checked against torch on the benchmark inputs first.
+Run: ``make bench`` or ``python -m benchmarks.packed [--threads 2]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,127 +26,147 @@ from rich.console import Console
 from rich.table import Table
 from torch import nn
 
-from bnn_edge.hardware.export import C_FILES, weights_header
+from bnn_edge.nn import BinaryConv1d, BinaryLinear, SignActivation
+from bnn_edge.hardware import kernels
+from bnn_edge.hardware.engine import Bits, PackedNet
 from bnn_edge.hardware.packed import fold_classifier, packed_forward
-from bnn_edge.nn import BinaryLinear, SignActivation
 
-SHAPES = {"EEG": (2520, 80, 2), "MobileNet": (1024, 2816, 1000)}
-
-C_TIMER = r"""
-#define _POSIX_C_SOURCE 199309L
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-#include "bnn.h"
-int main(int argc, char **argv) {
-    int reps = atoi(argv[1]), in = bnn_input_features(), classes = bnn_num_classes();
-    signed char *x = malloc((size_t)in);
-    float *s = malloc((size_t)classes * sizeof(float));
-    unsigned seed = 1; int sink = 0;
-    for (int i = 0; i < in; i++) {
-        seed = seed * 1103515245u + 12345u;
-        x[i] = (seed >> 16) & 1 ? 1 : -1;
-    }
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (int r = 0; r < reps; r++) {
-        x[r % in] = (signed char)-x[r % in];
-        sink += bnn_forward(x, s, NULL);
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double seconds = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
-    printf("%.9f %d\n", seconds / reps, sink);
-    return 0;
-}
-"""
+SHAPES = {"EEG": (2520, 80, 2), "MobileNet": (1024, 2816, 1000), "ECG aug7": (36064, 75, 2)}
+ECG_CONVS = ((11, 2), (9, None), (7, None), (5, None))  # (taps, max pool) of convs 2-5
+ECG_CONV_INPUT = 369  # samples at conv 2 (750 -> 738 -> max pool 2)
 
 
-def classifier(n_in: int, hidden: int, out: int) -> nn.Sequential:
-    """A binary classifier (eval mode) with random batch-norm statistics."""
+def randomize_norms(net: nn.Module) -> nn.Module:
     torch.manual_seed(0)
-    net = nn.Sequential(BinaryLinear(n_in, hidden), nn.BatchNorm1d(hidden), SignActivation(),
-                        BinaryLinear(hidden, out), nn.BatchNorm1d(out)).eval()
-    for m in net:
+    for m in net.modules():
         if isinstance(m, nn.BatchNorm1d):
             m.running_mean.normal_(0, 5)
             m.running_var.uniform_(1, 20)
-    return net
+    return net.eval()
 
 
-def float_model(n_in: int, hidden: int, out: int) -> nn.Sequential:
-    """The same shapes with real weights: what a float32 classifier computes."""
-    return nn.Sequential(nn.Linear(n_in, hidden), nn.BatchNorm1d(hidden), nn.Hardtanh(),
-                         nn.Linear(hidden, out), nn.BatchNorm1d(out)).eval()
+def binary_classifier(n_in: int, hidden: int, out: int) -> nn.Sequential:
+    torch.manual_seed(0)
+    return randomize_norms(nn.Sequential(
+        SignActivation(), BinaryLinear(n_in, hidden), nn.BatchNorm1d(hidden), SignActivation(),
+        BinaryLinear(hidden, out), nn.BatchNorm1d(out)))
 
 
-def median_time(fn, reps: int) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
+def float_classifier(n_in: int, hidden: int, out: int) -> nn.Sequential:
+    return randomize_norms(nn.Sequential(
+        nn.Linear(n_in, hidden), nn.BatchNorm1d(hidden), nn.Hardtanh(),
+        nn.Linear(hidden, out), nn.BatchNorm1d(out)))
+
+
+def ecg_convs(channels: int, binary: bool) -> nn.Sequential:
+    """Conv blocks 2-5 of the ECG network: [conv, (max pool), batch norm, sign/hardtanh]."""
+    torch.manual_seed(0)
+    layers: list[nn.Module] = [SignActivation()] if binary else []
+    for taps, pool in ECG_CONVS:
+        layers.append((BinaryConv1d if binary else nn.Conv1d)(channels, channels, taps))
+        if pool:
+            layers.append(nn.MaxPool1d(pool))
+        layers += [nn.BatchNorm1d(channels), SignActivation() if binary else nn.Hardtanh()]
+    return randomize_norms(nn.Sequential(*layers))
+
+
+def timed_rounds(fns: dict, rounds: int, burst_seconds: float = 0.02) -> dict[str, float]:
+    """Median seconds per call of each function, timed in turns, round after round.
+
+    Each turn is a burst of calls (about ``burst_seconds``), so that every implementation
+    is timed with its own weights in cache, as when a model serves one input after another.
+    """
+    bursts = {}
+    for k, fn in fns.items():
+        fn()
         t0 = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        bursts[k] = max(1, min(500, round(burst_seconds / (time.perf_counter() - t0))))
+    times = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(bursts[k]):
+                fn()
+            times[k].append((time.perf_counter() - t0) / bursts[k])
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
-def c_time_per_sample(layers, reps: int) -> float | None:
-    """Seconds per sample of the exported C reference, or None without a C compiler."""
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        return None
-    from importlib import resources
+def classifier_rows(rounds: int) -> list[dict]:
+    rows = []
+    for task, (n_in, hidden, out) in SHAPES.items():
+        binary, real = binary_classifier(n_in, hidden, out), float_classifier(n_in, hidden, out)
+        engine = PackedNet(binary, (n_in,))
+        layers = fold_classifier(binary)
+        for batch in (1, 256):
+            x = torch.randn(batch, n_in)
+            xn = x.numpy()
+            pm1 = np.where(xn >= 0, 1, -1).astype(np.int8)
+            with torch.no_grad():
+                assert np.array_equal(engine.predict(x), binary(x).argmax(1).numpy())
+            fns = {"torch": lambda real=real, x=x: real(x),
+                   "numpy": lambda pm1=pm1, layers=layers: packed_forward(layers, pm1),
+                   "packed": lambda engine=engine, xn=xn: engine(xn)}
+            with torch.inference_mode():
+                t = timed_rounds(fns, rounds)
+            rows.append({"what": f"{task} {n_in}->{hidden}->{out}", "batch": batch, **t,
+                         "float_bytes": 4 * (n_in * hidden + hidden * out),
+                         "export_bytes": sum(f.weight_bits.nbytes for f in layers),
+                         "engine_bytes": engine.weight_bytes()})
+    return rows
 
-    with tempfile.TemporaryDirectory() as tmp:
-        d = Path(tmp)
-        for name in C_FILES:
-            (d / name).write_bytes((resources.files("bnn_edge.hardware") / "c" / name).read_bytes())
-        (d / "bnn_weights.h").write_text(weights_header(layers))
-        (d / "timer.c").write_text(C_TIMER)
-        subprocess.run([cc, "-std=c99", "-O2", "bnn.c", "timer.c", "-o", "timer"], cwd=d,
-                       check=True)
-        out = subprocess.run(["./timer", str(reps)], cwd=d, check=True, capture_output=True,
-                             text=True).stdout
-        return float(out.split()[0])
+
+def conv_rows(rounds: int) -> list[dict]:
+    rows = []
+    for aug in (1, 7):
+        c = 32 * aug
+        binary, real = ecg_convs(c, True), ecg_convs(c, False)
+        engine = PackedNet(binary, (c, ECG_CONV_INPUT))
+        n_weights = sum(c * c * taps for taps, _ in ECG_CONVS)
+        for batch in (1, 256):
+            x = torch.randn(batch, c, ECG_CONV_INPUT)
+            with torch.no_grad():
+                assert np.array_equal(engine(x), binary(x).numpy())  # the last signs
+
+            def packed(engine=engine, x=x):
+                act = x
+                for stage in engine.stages:
+                    act = stage.run(act)
+                assert isinstance(act, Bits)
+
+            fns = {"torch": lambda real=real, x=x: real(x), "packed": packed}
+            with torch.inference_mode():
+                t = timed_rounds(fns, rounds)
+            rows.append({"what": f"ECG aug{aug} convs 2-5 ({c} ch)", "batch": batch,
+                         "numpy": None, **t, "float_bytes": 4 * n_weights,
+                         "export_bytes": sum(c * -(-c * taps // 8) for taps, _ in ECG_CONVS),
+                         "engine_bytes": engine.weight_bytes()})
+    return rows
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rows = []
-    for task, (n_in, hidden, out) in SHAPES.items():
-        binary = classifier(n_in, hidden, out)
-        layers = fold_classifier(binary)
-        real = float_model(n_in, hidden, out)
-        float_bytes = 4 * (n_in * hidden + hidden * out)
-        packed_bytes = sum(layer.weight_bits.nbytes for layer in layers)
-        c_time = c_time_per_sample(layers, reps=2000 if task == "EEG" else 200)
-        for batch in (1, 256):
-            x = torch.randn(batch, n_in)
-            xb = np.where(x.numpy() >= 0, 1, -1).astype(np.int8)
-            with torch.inference_mode():
-                t_float = median_time(lambda real=real, x=x: real(x), args.reps)
-            t_packed = median_time(lambda layers=layers, xb=xb: packed_forward(layers, xb),
-                                   args.reps)
-            rows.append({"task": task, "shape": f"{n_in}->{hidden}->{out}", "batch": batch,
-                         "float_ms": 1e3 * t_float, "packed_ms": 1e3 * t_packed,
-                         "speedup": t_float / t_packed, "float_bytes": float_bytes,
-                         "packed_bytes": packed_bytes, "c_us": None if c_time is None else
-                         1e6 * c_time})
-    table = Table(title=f"Binary classifier: packed bits vs float32 ({args.threads} CPU "
-                        f"threads, torch {torch.__version__}, numpy {np.__version__})")
-    for col in ("classifier", "batch", "float32 torch ms", "packed numpy ms",
-                "float / packed", "weights float32 B", "weights packed B", "ratio",
-                "C reference µs/sample"):
+    rows = classifier_rows(args.rounds) + conv_rows(args.rounds)
+    table = Table(title=f"Binary layers: packed engine ({kernels.isa()}, "
+                        f"{'OpenMP' if kernels.openmp() else 'one thread'}) vs float32 torch "
+                        f"vs the old numpy path ({args.threads} CPU threads, torch "
+                        f"{torch.__version__}, numpy {np.__version__})")
+    for col in ("layers", "batch", "float32 torch ms", "old numpy ms", "packed ms",
+                "torch / packed", "numpy / packed", "weights float32 B", "export B",
+                "engine B", "float32 / engine"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(f"{r['task']} {r['shape']}", str(r["batch"]), f"{r['float_ms']:.3f}",
-                      f"{r['packed_ms']:.3f}", f"{r['speedup']:.2f}x", f"{r['float_bytes']:,}",
-                      f"{r['packed_bytes']:,}", f"{r['float_bytes'] / r['packed_bytes']:.1f}x",
-                      "n/a" if r["c_us"] is None else f"{r['c_us']:.1f}")
-    Console(width=160).print(table)
+        numpy_ms = "n/a" if r["numpy"] is None else f"{1e3 * r['numpy']:.3f}"
+        numpy_ratio = "n/a" if r["numpy"] is None else f"{r['numpy'] / r['packed']:.1f}x"
+        table.add_row(r["what"], str(r["batch"]), f"{1e3 * r['torch']:.3f}", numpy_ms,
+                      f"{1e3 * r['packed']:.4f}", f"{r['torch'] / r['packed']:.1f}x",
+                      numpy_ratio, f"{r['float_bytes']:,}", f"{r['export_bytes']:,}",
+                      f"{r['engine_bytes']:,}", f"{r['float_bytes'] / r['engine_bytes']:.1f}x")
+    Console(width=200).print(table)
     return rows
 
 

@@ -27,6 +27,12 @@ from bnn_edge.hardware.faults import (
     rate_label,
     real_weight_layers,
 )
+from bnn_edge.hardware.packed_sweep import (
+    ENGINE_NOTE,
+    check_engine,
+    check_packed_target,
+    packed_ber_sweep,
+)
 
 SPLITS = ("test", "val")
 DEVICES = ("auto", "cpu", "cuda")
@@ -88,7 +94,8 @@ def settings_from_config(cfg: DictConfig) -> BitErrorSettings:
     return bit_error_settings(**options, multiple_formats=True)
 
 
-def plan_curves(paths: list[Path], settings: BitErrorSettings, split: str) -> list[tuple]:
+def plan_curves(paths: list[Path], settings: BitErrorSettings, split: str,
+                engine: str = "torch") -> list[tuple]:
     """Load every checkpoint and pair it with the formats that fault something in it.
 
     A format that faults nothing (``none`` without binary layers) or exactly what
@@ -100,6 +107,8 @@ def plan_curves(paths: list[Path], settings: BitErrorSettings, split: str) -> li
         module = load_module(path)
         run = RunDir.of_checkpoint(path)
         run.data_config()  # DataError now, before any data, if the run's config is unusable
+        if engine == "packed":
+            check_packed_target(module, settings.real_formats, path)
         hp = module.hparams
         formats = []
         for fmt in settings.real_formats:
@@ -131,9 +140,10 @@ def evaluate(cfg: DictConfig, echo=print) -> list[Curve]:
                                    or batch_size < 1):
         raise ConfigError("batch_size", batch_size, "null or an integer >= 1")
     device = resolve_device(cfg.device)
+    engine, device = check_engine(cfg.get("engine", "torch"), cfg.device, device)
     ckpt = cfg.get("ckpt_path")
     paths = checkpoint_paths(list(ckpt) if isinstance(ckpt, ListConfig) else ckpt)
-    plans = plan_curves(paths, settings, cfg.split)
+    plans = plan_curves(paths, settings, cfg.split, engine)
     out = Path(cfg.paths.output_dir)
 
     loaders: dict[str, tuple] = {}
@@ -152,11 +162,15 @@ def evaluate(cfg: DictConfig, echo=print) -> list[Curve]:
         loader, description = loaders[key]
         curve.n_samples = len(loader.dataset)
         echo(f"Evaluating {curve.label} ({curve.checkpoint}) on {curve.n_samples} "
-             f"{cfg.split} trials of {description}")
+             f"{cfg.split} trials of {description}" + ENGINE_NOTE[engine]())
         module.to(device)
-        curve.points = ber_sweep(module, loader, settings.rates, settings.draws,
-                                 curve.real_format, settings.seed, device,
-                                 fault_model=settings.fault_model)
+        if engine == "packed":
+            curve.points = packed_ber_sweep(module, loader, settings.rates, settings.draws,
+                                            settings.seed)
+        else:
+            curve.points = ber_sweep(module, loader, settings.rates, settings.draws,
+                                     curve.real_format, settings.seed, device,
+                                     fault_model=settings.fault_model)
         module.cpu()
         curves.append(curve)
 

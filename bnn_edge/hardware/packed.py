@@ -141,7 +141,16 @@ def _thresholds(norm: nn.Module, bias: torch.Tensor, n: int) -> tuple[np.ndarray
     """Exact per-neuron thresholds: evaluate sign(norm(d + bias)) for every reachable d."""
     d = torch.arange(-n, n + 1, 2, dtype=torch.float32)  # ascending
     on = (norm(d[:, None] + bias[None, :]) >= 0).cpu().numpy()  # (len(d), out)
-    d = d.numpy().astype(np.float64)
+    return threshold_rule(on, n)
+
+
+def threshold_rule(on: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Thresholds and flips from ``on[i, j]``: is output j +1 at d = -n + 2i (ascending d)?
+
+    Each column must be monotonic in d (off...on: +1 iff d >= threshold; on...off: flip,
+    +1 iff d <= threshold); constant columns get -(n+1) (always) or n+1 (never).
+    """
+    d = np.arange(-n, n + 1, 2, dtype=np.float64)
     threshold = np.empty(on.shape[1])
     flip = np.zeros(on.shape[1], dtype=bool)
     for j in range(on.shape[1]):
