@@ -26,10 +26,10 @@ from rich.console import Console
 from rich.table import Table
 from torch import nn
 
-from bnn_edge.nn import BinaryConv1d, BinaryLinear, SignActivation
 from bnn_edge.hardware import kernels
 from bnn_edge.hardware.engine import Bits, PackedNet
 from bnn_edge.hardware.packed import fold_classifier, packed_forward
+from bnn_edge.nn import BinaryConv1d, BinaryLinear, SignActivation
 
 SHAPES = {"EEG": (2520, 80, 2), "MobileNet": (1024, 2816, 1000), "ECG aug7": (36064, 75, 2)}
 ECG_CONVS = ((11, 2), (9, None), (7, None), (5, None))  # (taps, max pool) of convs 2-5

@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bnn_edge.data.ecg import ECGDataModule
-from bnn_edge.hardware.faults import ber_sweep, rate_label
 from bnn_edge.hardware import kernels
+from bnn_edge.hardware.faults import ber_sweep, rate_label
 from bnn_edge.hardware.packed_sweep import packed_ber_sweep
 from bnn_edge.lit.module import BNNClassifier
 

@@ -40,6 +40,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from bnn_edge.errors import DataError
+from bnn_edge.hardware import kernels
+from bnn_edge.hardware.packed import FoldedLayer, fold_classifier, threshold_rule
 from bnn_edge.nn import (
     BinaryConv1d,
     BinaryConv2d,
@@ -48,9 +51,6 @@ from bnn_edge.nn import (
     SignActivation,
     binary_sign,
 )
-from bnn_edge.errors import DataError
-from bnn_edge.hardware import kernels
-from bnn_edge.hardware.packed import FoldedLayer, fold_classifier, threshold_rule
 
 EXPORT_FORMAT = "bnn_edge-export-1"
 

@@ -1,4 +1,4 @@
-"""Bit-error sweeps on the packed engine: the same draws as :func:`bnn_edge.hardware.faults.ber_sweep`.
+"""Bit-error sweeps on the packed engine: the draws of :func:`~bnn_edge.hardware.faults.ber_sweep`.
 
 A draw flips, for every binary layer in :func:`~bnn_edge.nn.binary_layers` order,
 the positions :func:`~bnn_edge.hardware.faults.flip_positions` gives over its flattened PyTorch
@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from bnn_edge.nn import binary_layers
 from bnn_edge.errors import ConfigError
 from bnn_edge.hardware.faults import SweepPoint, fault_rng, flip_positions
 from bnn_edge.hardware.faults.sweep import _batches
+from bnn_edge.nn import binary_layers
 
 
 def _concat(acts: list):

@@ -13,6 +13,17 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from bnn_edge.errors import ConfigError, DataError
+from bnn_edge.experiment.robustness import evaluate
+from bnn_edge.experiment.training import train
+from bnn_edge.hardware import kernels
+from bnn_edge.hardware.engine import PackedClassifier, PackedNet
+from bnn_edge.hardware.export import export_model
+from bnn_edge.hardware.faults import WeightFaults, ber_sweep, fault_rng, flip_positions
+from bnn_edge.hardware.packed import fold_classifier, packed_forward
+from bnn_edge.hardware.packed_sweep import packed_ber_sweep
+from bnn_edge.lit.module import BNNClassifier
+from bnn_edge.models import build_network
 from bnn_edge.nn import (
     BinaryConv1d,
     BinaryConv2d,
@@ -21,17 +32,6 @@ from bnn_edge.nn import (
     binary_layers,
     binary_sign,
 )
-from bnn_edge.errors import ConfigError, DataError
-from bnn_edge.experiment.robustness import evaluate
-from bnn_edge.hardware.faults import WeightFaults, ber_sweep, fault_rng, flip_positions
-from bnn_edge.hardware import kernels
-from bnn_edge.hardware.engine import PackedClassifier, PackedNet
-from bnn_edge.hardware.export import export_model
-from bnn_edge.hardware.packed import fold_classifier, packed_forward
-from bnn_edge.hardware.packed_sweep import packed_ber_sweep
-from bnn_edge.models import build_network
-from bnn_edge.lit.module import BNNClassifier
-from bnn_edge.experiment.training import train
 from tests.conftest import ROOT, run_cli
 from tests.helpers.runs import compose_app
 
