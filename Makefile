@@ -17,13 +17,13 @@ $(STAMP): pyproject.toml setup.py bnn_edge/hardware/_xnor.c
 run: $(STAMP)
 	$(BIN)/python -m bnn_edge.train model=ecg binarize=classifier aug=7
 
-## test: the default test suite (slow tests excluded)
+## test: the default test suite (slow tests excluded), one worker per core
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 ## test-all: every test, slow ones included
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q -m ''
+	$(BIN)/python -m pytest -q -n auto --dist loadfile -m ''
 
 ## bench: the benchmark tables of benchmarks/ (throughput, bit errors, packed engine, ...)
 bench: $(STAMP)

@@ -48,22 +48,31 @@ def interrupted(error: Interrupted, output_dir: str) -> None:
     sys.exit(error.exit_code)
 
 
-def _train_fold(cfg: DictConfig, train, summary_line) -> dict:
-    results = train(cfg)
+def report(results: dict) -> None:
+    """The run's closing lines: accuracy by category (when the task has one), then Done."""
+    from bnn_edge.experiment.training import category_line, summary_line
+
     if results["global_rank"] == 0:
+        if line := category_line(results):
+            print(line)
         print(summary_line(results))
+
+
+def _train_fold(cfg: DictConfig, train) -> dict:
+    results = train(cfg)
+    report(results)
     return results
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def _main(cfg: DictConfig) -> float | None:
-    from bnn_edge.experiment.training import summary_line, train
+    from bnn_edge.experiment.training import train
 
     try:
         if cfg.cv.mode == "all":
             from bnn_edge.experiment.cv import cross_validate, cv_summary_line
 
-            cv = cross_validate(cfg, lambda sub: _train_fold(sub, train, summary_line))
+            cv = cross_validate(cfg, lambda sub: _train_fold(sub, train))
             print(cv_summary_line(cv, cfg.paths.output_dir))
             return cv.get("val_acc", {}).get("mean")
         results = train(cfg)
@@ -80,8 +89,7 @@ def _main(cfg: DictConfig) -> float | None:
         record_failure(Path(cfg.paths.output_dir), e)
         print(f"error: job in {cfg.paths.output_dir} failed: {one_line(e)}", file=sys.stderr)
         return None
-    if results["global_rank"] == 0:
-        print(summary_line(results))
+    report(results)
     return results["val_acc"]
 
 

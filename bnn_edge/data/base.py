@@ -192,6 +192,10 @@ class ArrayDataModule(L.LightningDataModule):
         self.datasets = {name: TensorDataset(x[idx], y[idx])
                          for name, idx in vars(self.split).items()}
 
+    def categories(self, split: str) -> list[str] | None:
+        """A name per trial of ``split`` to report accuracy by (None: the task has none)."""
+        return None
+
     def make_split(self) -> Split:
         """The train/val/test indices of the loaded trials (the module docstring's protocol)."""
         return kfold_split(self.arrays.y, self.folds, self.fold, self.test_fraction, self.seed,

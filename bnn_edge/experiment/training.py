@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from bnn_edge.errors import BnnEdgeError, ConfigError, DataError, Interrupted
@@ -225,6 +226,11 @@ def _train(cfg: DictConfig, echo) -> dict:
         (test_metrics,) = _run_trainer(trainer, "test", module, datamodule=datamodule,
                                        ckpt_path=str(best) if best else None,
                                        weights_only=True, verbose=False)
+        categories = datamodule.categories("test") if hasattr(datamodule, "categories") \
+            else None
+        if categories:
+            results["test_acc_by_category"] = category_accuracy(
+                module, datamodule.test_dataloader(), categories)
         results["test_acc"] = _metric(test_metrics, "test/acc")
         results["test_loss"] = _metric(test_metrics, "test/loss")
         results["test_acc_top5"] = _metric(test_metrics, "test/acc_top5")
@@ -234,6 +240,35 @@ def _train(cfg: DictConfig, echo) -> dict:
     if trainer.is_global_zero:
         (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
+
+
+@torch.no_grad()
+def category_accuracy(module, loader, categories: list[str]) -> dict[str, dict]:
+    """Accuracy of ``module`` (eval mode) per category of the (unshuffled) loader's trials:
+    ``{name: {"acc": fraction, "n": trials}}``, in the order names first appear."""
+    from bnn_edge.hardware.faults import evaluation_mode
+
+    correct: dict[str, int] = {}
+    total: dict[str, int] = {}
+    names = iter(categories)
+    with evaluation_mode(module):
+        for x, y in loader:
+            hits = (module(x.to(module.device)).argmax(dim=1).cpu() == y).tolist()
+            for hit in hits:
+                name = next(names)
+                correct[name] = correct.get(name, 0) + hit
+                total[name] = total.get(name, 0) + 1
+    order = sorted(total, key=lambda k: (k != "correct", categories.index(k)))
+    return {k: {"acc": correct[k] / total[k], "n": total[k]} for k in order}
+
+
+def category_line(results: dict) -> str | None:
+    """``Test accuracy by reversal: correct 95.0% (100) | LA-RA 100.0% (34) | ...``."""
+    by = results.get("test_acc_by_category")
+    if not by:
+        return None
+    return "Test accuracy by reversal: " + " | ".join(
+        f"{name} {100 * v['acc']:.1f}% ({v['n']})" for name, v in by.items())
 
 
 def summary_line(results: dict) -> str:

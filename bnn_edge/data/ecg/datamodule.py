@@ -11,13 +11,34 @@ import numpy as np
 
 from bnn_edge.data.base import ArrayDataModule, Arrays, Split, check_trials
 from bnn_edge.data.cache import cache_key, load_or_build, resolve_cache_dir
-from bnn_edge.data.ecg.leads import FS, LEADS, TRIAL_SHAPE, WINDOW, swap_transform
+from bnn_edge.data.ecg.leads import (
+    FS,
+    LEADS,
+    TRIAL_SHAPE,
+    WINDOW,
+    canonical_swap,
+    swap_transform,
+)
+from bnn_edge.data.ecg.nuisance import Nuisance
 from bnn_edge.data.ecg.sources import SOURCES
 from bnn_edge.data.ecg.sources.records import strat_fold_split, val_strat_folds
 from bnn_edge.errors import ConfigError, DataError
-from bnn_edge.validation import require_bool, require_choice, require_int, require_number
+from bnn_edge.validation import (
+    is_number,
+    require_bool,
+    require_choice,
+    require_int,
+    require_number,
+)
 
 SPLITS = ("random", "strat_fold")
+#: the default reversal mix: the three limb reversals and the neighbouring precordial swaps,
+#: weighted by how often each is seen in practice (docs/ecg_data.md gives the sources)
+DEFAULT_SWAPS = ("LA-RA", "LA-LL", "RA-LL", "V1-V2", "V2-V3")
+#: relative prevalence of each reversal among reversed recordings (docs/ecg_data.md: limb
+#: shares from 269 confirmed misplacements, Emerg Med J 2024; precordial share assumed)
+PREVALENCE = {"LA-RA": 0.34, "LA-LL": 0.20, "RA-LL": 0.10, "V1-V2": 0.072, "V2-V3": 0.072,
+              "V3-V4": 0.072, "V4-V5": 0.072, "V5-V6": 0.072}
 META_KEYS = ("records_read", "records_skipped", "records_skipped_total", "skipped_examples",
              "input_sampling_hz")
 ROOT_EXPECTED = {"ptbxl": "the PTB-XL folder (ptbxl_database.csv, records500/)",
@@ -51,10 +72,20 @@ class ECGDataModule(ArrayDataModule):
     trial_shape = TRIAL_SHAPE
 
     def __init__(self, source: str = "synthetic", n_trials: int = 1000,
-                 swaps: list[str] | tuple[str, ...] = ("LA-RA",), inverted_fraction: float = 0.5,
+                 swaps: list[str] | tuple[str, ...] = DEFAULT_SWAPS,
+                 swap_weights: str | list[float] | tuple[float, ...] = "prevalence",
+                 inverted_fraction: float = 0.5,
                  root: str | None = None, sampling: int = 500, windows_per_record: int = 1,
                  max_records: int | None = None, exclude_electrode_problems: bool = True,
                  split: str = "random", cache_dir: str | None = None, progress: bool = True,
+                 axis_spread_deg: float = Nuisance.axis_spread_deg,
+                 heart_rate_spread: float = Nuisance.heart_rate_spread,
+                 gain_spread: float = Nuisance.gain_spread,
+                 baseline_wander_mv: float = Nuisance.baseline_wander_mv,
+                 emg_noise_mv: float = Nuisance.emg_noise_mv,
+                 powerline_mv: float = Nuisance.powerline_mv,
+                 powerline_hz: float = Nuisance.powerline_hz,
+                 highpass_hz: float = Nuisance.highpass_hz,
                  **split_options):
         super().__init__(**split_options)
         require_choice("data.source", source, SOURCES)
@@ -71,8 +102,12 @@ class ECGDataModule(ArrayDataModule):
                 raise ConfigError("data.swaps", swaps, allowed) from None
         if not swaps:
             raise ConfigError("data.swaps", swaps, "at least one electrode swap")
+        self.swap_weights = self._check_weights(swap_weights, swaps)
         require_number("data.inverted_fraction", inverted_fraction, 0, 1, low_open=True,
                        high_open=True)
+        nuisance = Nuisance(axis_spread_deg, heart_rate_spread, gain_spread,
+                            baseline_wander_mv, emg_noise_mv, powerline_mv, powerline_hz,
+                            highpass_hz)
         self._check_file_options(source, root, sampling, windows_per_record, max_records,
                                  exclude_electrode_problems, split)
         self.source, self.n_trials, self.swaps = source, n_trials, swaps
@@ -88,7 +123,32 @@ class ECGDataModule(ArrayDataModule):
         self.data_source = SOURCES[source].from_options(
             root=path, n_trials=n_trials, sampling=sampling, max_records=max_records,
             windows_per_record=windows_per_record,
-            exclude_electrode_problems=exclude_electrode_problems)
+            exclude_electrode_problems=exclude_electrode_problems, nuisance=nuisance)
+
+    @staticmethod
+    def _check_weights(weights, swaps: list[str]) -> list[float] | None:
+        """``data.swap_weights``: ``prevalence`` (:data:`PREVALENCE`), ``uniform`` (None), or
+        one number >= 0 per swap, not all 0."""
+        if weights == "uniform":
+            return None
+        if weights == "prevalence":
+            names = [canonical_swap(swap) for swap in swaps]
+            unknown = [swap for swap, name in zip(swaps, names, strict=True)
+                       if name not in PREVALENCE]
+            if unknown:
+                raise ConfigError("data.swap_weights", weights,
+                                  f"uniform or a list of weights: no prevalence is known for "
+                                  f"{', '.join(unknown)} (docs/ecg_data.md)")
+            return [PREVALENCE[name] for name in names]
+        allowed = (f"prevalence, uniform, or a list of {len(swaps)} numbers >= 0, one per swap "
+                   f"of data.swaps, not all 0")
+        if isinstance(weights, str | bytes) or not isinstance(weights, Iterable):
+            raise ConfigError("data.swap_weights", weights, allowed)
+        weights = list(weights)
+        if (len(weights) != len(swaps) or not all(is_number(w) and w >= 0 for w in weights)
+                or sum(weights) <= 0):
+            raise ConfigError("data.swap_weights", weights, allowed)
+        return [float(w) for w in weights]
 
     def _check_file_options(self, source, root, sampling, windows_per_record, max_records,
                             exclude_electrode_problems, split) -> None:
@@ -126,8 +186,12 @@ class ECGDataModule(ArrayDataModule):
         if src.labelled:
             text += f", labels from {src.labels.name}"
         else:
-            text += (f", electrode reversals {', '.join(self.swaps)} on "
-                     f"{self.inverted_fraction:.0%}")
+            if self.swap_weights is None or len(self.swaps) == 1:
+                mix = ", ".join(self.swaps)
+            else:
+                mix = ", ".join(f"{s} {w / sum(self.swap_weights):.0%}"
+                                for s, w in zip(self.swaps, self.swap_weights, strict=True))
+            text += f", electrode reversals ({mix}) on {self.inverted_fraction:.0%}"
         if self.arrays is not None and src.windowed:
             info = self.arrays.info
             text += (f"; {info['records_read']} records read, "
@@ -142,6 +206,8 @@ class ECGDataModule(ArrayDataModule):
             settings["windows_per_record"] = self.windows_per_record
         if not src.labelled:
             settings.update(swaps=self.swaps, inverted_fraction=self.inverted_fraction)
+            if self.swap_weights is not None:
+                settings["swap_weights"] = self.swap_weights
         return self.cache_dir / f"ecg_{src.name}_{cache_key(settings)}.npz"
 
     # ------------------------------------------------------------------ loading
@@ -211,6 +277,14 @@ class ECGDataModule(ArrayDataModule):
         info.update({"label_meaning": {"0": "correct electrodes", "1": "electrodes reversed"},
                      "cache_file": str(path), "cache": origin})
         return Arrays(cached["x"], cached["y"], info, groups)
+
+    def categories(self, split: str) -> list[str] | None:
+        """The reversal of every trial of ``split``: ``correct`` or its swap (None when the
+        files carry the labels without saying which reversal)."""
+        if self.data_source.labelled or self.split is None:
+            return None
+        return ["correct" if k < 0 else self.swaps[k]
+                for k in self.swap_index[getattr(self.split, split)]]
 
     def make_split(self) -> Split:
         if self.split_by == "strat_fold":

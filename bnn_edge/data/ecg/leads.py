@@ -34,6 +34,16 @@ def _canonical_swap(swap: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
+def canonical_swap(swap: str) -> str:
+    """The one spelling of a swap: "ra-la" -> "LA-RA", "V2-V1" -> "V1-V2" (ValueError if bad)."""
+    swap_transform(swap)
+    a, b = _canonical_swap(swap)
+    limb = ("LA", "RA", "LL")
+    if a in limb and b in limb:
+        return next(name for name in _LIMB_SWAPS if set(name.split("-")) == {a, b})
+    return "-".join(sorted((a, b), key=lambda v: int(v[1:])))
+
+
 def swap_transform(swap: str) -> tuple[np.ndarray, np.ndarray]:
     """The (permutation, sign) pair that applies electrode reversal ``swap`` to 12 leads."""
     a, b = _canonical_swap(swap)
@@ -91,18 +101,24 @@ def resample_to(sig: np.ndarray, fs_in: float, fs: int = FS,
 
 
 def reverse_fraction(x: np.ndarray, rng: np.random.Generator, swaps: list[str],
-                     inverted_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+                     inverted_fraction: float,
+                     weights: list[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Reverse electrodes in place on ``round(inverted_fraction * n)`` random trials of ``x``.
 
-    Each reversed trial (label 1) gets a swap drawn uniformly from ``swaps``. Returns the
-    labels and each trial's swap index (-1: not reversed).
+    Each reversed trial (label 1) gets a swap drawn from ``swaps``, uniformly or with the
+    relative ``weights`` (their prevalence). Returns the labels and each trial's swap index
+    (-1: not reversed).
     """
     n = len(x)
     y = np.zeros(n, dtype=np.int64)
     inverted = rng.permutation(n)[: int(round(inverted_fraction * n))]
     y[inverted] = 1
     swap_of = np.full(n, -1, dtype=np.int64)
-    swap_of[inverted] = rng.integers(0, len(swaps), size=len(inverted))
+    if weights is None:
+        swap_of[inverted] = rng.integers(0, len(swaps), size=len(inverted))
+    else:
+        p = np.asarray(weights, dtype=np.float64)
+        swap_of[inverted] = rng.choice(len(swaps), size=len(inverted), p=p / p.sum())
     for k, swap in enumerate(swaps):
         idx = np.flatnonzero(swap_of == k)
         x[idx] = reverse_electrodes(x[idx], swap)

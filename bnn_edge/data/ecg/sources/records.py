@@ -234,7 +234,7 @@ class FileSource:
     def build(self, task) -> tuple[dict, dict]:
         """The task's arrays and the record of what was read (see :func:`build_task`)."""
         return build_task(self, task.windows_per_record, task.seed, task.swaps,
-                          task.inverted_fraction, task.progress)
+                          task.inverted_fraction, task.progress, task.swap_weights)
 
     def info(self, meta: dict, task) -> dict:
         """What ``data.json`` records about this source beyond the common fields."""
@@ -244,7 +244,8 @@ class FileSource:
 
 
 def build_task(source, windows_per_record: int, seed: int, swaps: list[str],
-               inverted_fraction: float, progress: bool = False) -> tuple[dict, dict]:
+               inverted_fraction: float, progress: bool = False,
+               swap_weights: list[float] | None = None) -> tuple[dict, dict]:
     """Read every record of ``source``, cut windows, label them; return (arrays, meta).
 
     ``arrays`` holds x (n, 12, 750) float32, y, swap_index (-1: not reversed), groups
@@ -278,7 +279,7 @@ def build_task(source, windows_per_record: int, seed: int, swaps: list[str],
         y = np.array(labels, dtype=np.int64)
         swap_of = np.full(len(x), -1, dtype=np.int64)
     else:
-        y, swap_of = reverse_fraction(x, rng, swaps, inverted_fraction)
+        y, swap_of = reverse_fraction(x, rng, swaps, inverted_fraction, swap_weights)
     arrays = {"x": x, "y": y, "swap_index": swap_of, "groups": np.array(groups, dtype=np.int64),
               "strat_fold": np.array(folds, dtype=np.int64)}
     meta = {"records_read": len(windows), "records_skipped": dict(sorted(skips.counts.items())),

@@ -15,13 +15,8 @@ import numpy as np
 import torch
 
 from bnn_edge.data.base import Arrays
-from bnn_edge.data.ecg.leads import (
-    FS,
-    WINDOW,
-    limb_leads_from_i_ii,
-    resample_to,
-    reverse_fraction,
-)
+from bnn_edge.data.ecg.leads import FS, WINDOW, limb_leads_from_i_ii, reverse_fraction
+from bnn_edge.data.ecg.nuisance import Nuisance, synthesize_trials
 from bnn_edge.errors import DataError
 
 GENERATOR = "deepfake-ecg (Pulse2Pulse GAN), 8 leads at 500 Hz -> 12 leads at 250 Hz"
@@ -78,50 +73,59 @@ def generate_deepfake_ecgs(n: int, seed: int, batch_size: int = 50,
 
 def make_inversion_task(ecgs: np.ndarray, fs_in: int, rng: np.random.Generator,
                         swaps: list[str], inverted_fraction: float,
+                        nuisance: Nuisance | None = None, weights: list[float] | None = None,
                         window: int = WINDOW, fs: int = FS) -> Arrays:
-    """Resample ECGs to ``fs``, cut one random window each, reverse electrodes on a fraction.
+    """ECGs -> trials of ``window`` samples at ``fs`` with the ``nuisance`` effects (none by
+    default), electrodes reversed on a fraction.
 
     Exactly ``round(inverted_fraction * n)`` trials, chosen at random, are reversed
-    (label 1), each with a swap drawn uniformly from ``swaps``.
+    (label 1), each with a swap drawn from ``swaps`` (with the relative ``weights``).
     """
-    sig = resample_to(ecgs, fs_in, fs)
-    n, _, length = sig.shape
-    if length < window:
-        raise DataError(f"records of {length} samples at {fs} Hz are shorter than the "
-                        f"{window}-sample window")
-    starts = rng.integers(0, length - window + 1, size=n)
-    x = np.stack([sig[i, :, s:s + window] for i, s in enumerate(starts)])
-    y, swap_of = reverse_fraction(x, rng, swaps, inverted_fraction)
+    if ecgs.shape[-1] * fs / fs_in < window:
+        raise DataError(f"records of {ecgs.shape[-1]} samples at {fs_in} Hz are shorter than "
+                        f"the {window}-sample window at {fs} Hz")
+    x = synthesize_trials(ecgs, fs_in, rng, nuisance or Nuisance.clean(), window, fs)
+    y, swap_of = reverse_fraction(x, rng, swaps, inverted_fraction, weights)
     return Arrays(x=x, y=y, info={"swap_index": swap_of})
 
 
 class SyntheticSource:
-    """``data.n_trials`` generated ECGs; the trial index is the only group."""
+    """``data.n_trials`` generated ECGs with the nuisances of :mod:`..nuisance`; the trial
+    index is the only group."""
 
     name, labelled, group_by, windowed = "synthetic", False, "trial", False
 
-    def __init__(self, n_trials: int):
-        self.n_trials = n_trials
+    def __init__(self, n_trials: int, nuisance: Nuisance):
+        self.n_trials, self.nuisance = n_trials, nuisance
 
     @classmethod
-    def from_options(cls, n_trials: int = 1000, **_) -> SyntheticSource:
-        return cls(n_trials)
+    def from_options(cls, n_trials: int = 1000, nuisance: Nuisance | None = None,
+                     **_) -> SyntheticSource:
+        return cls(n_trials, nuisance or Nuisance())
 
     def settings(self) -> dict:
-        return {"n_trials": self.n_trials}
+        return {"n_trials": self.n_trials, "nuisance": self.nuisance.as_dict(), "version": 2}
 
     def describe(self) -> str:
+        nz = self.nuisance
+        noise = ("no nuisances" if nz.is_clean else
+                 f"axis spread {nz.axis_spread_deg:g} deg, heart-rate spread "
+                 f"{nz.heart_rate_spread:g}, gain spread {nz.gain_spread:g}, baseline wander "
+                 f"{nz.baseline_wander_mv:g} mV, EMG {nz.emg_noise_mv:g} mV, "
+                 f"{nz.powerline_hz:g} Hz mains {nz.powerline_mv:g} mV, high-pass "
+                 f"{nz.highpass_hz:g} Hz")
         return (f"synthetic 12-lead ECGs from the deepfake-ecg GAN generator (offline), "
-                f"{self.n_trials} trials of 3 s at 250 Hz")
+                f"{self.n_trials} trials of 3 s at 250 Hz ({noise})")
 
     def build(self, task) -> tuple[dict, dict]:
         ecgs = generate_deepfake_ecgs(self.n_trials, task.seed, progress=task.progress)
         rng = np.random.default_rng(task.seed)
-        arrays = make_inversion_task(ecgs, 500, rng, task.swaps, task.inverted_fraction)
+        arrays = make_inversion_task(ecgs, 500, rng, task.swaps, task.inverted_fraction,
+                                     self.nuisance, task.swap_weights)
         n = len(arrays.y)
         return {"x": arrays.x, "y": arrays.y, "swap_index": arrays.info["swap_index"],
                 "groups": np.arange(n, dtype=np.int64),
                 "strat_fold": np.full(n, -1, dtype=np.int64)}, {}
 
     def info(self, meta: dict, task) -> dict:
-        return {"generator": GENERATOR}
+        return {"generator": GENERATOR, "nuisance": self.nuisance.as_dict()}
