@@ -13,7 +13,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from bnn_edge.errors import ConfigError
 from bnn_edge.models import NETWORKS, build_network
-from bnn_edge.nn import clip_binary_weights_
+from bnn_edge.nn import clip_binary_weights_, spread_thresholds_, threshold_norms
 from bnn_edge.validation import (
     require_bool,
     require_choice,
@@ -23,6 +23,10 @@ from bnn_edge.validation import (
 
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("none", "cosine")
+#: the binary-network recipe (docs/eeg.md, the study): with ``binarize=full`` the thresholds
+#: (batch-norm shifts before each sign) start spread over +-1 s.d. and learn 10x faster
+FULL_THRESHOLD_INIT = 1.0
+FULL_THRESHOLD_LR_FACTOR = 10.0
 
 
 def module_options(model_cfg) -> dict:
@@ -41,6 +45,12 @@ def module_options(model_cfg) -> dict:
         "lr_schedule": require_choice("model.lr_schedule", get("lr_schedule", "none"),
                                       LR_SCHEDULES),
         "warmup_epochs": require_number("model.warmup_epochs", get("warmup_epochs", 0), 0),
+        "threshold_init": require_number(
+            "model.threshold_init", get("threshold_init"), 0, none_ok=True,
+            allowed="a number >= 0, or null (1.0 with binarize=full, else 0)"),
+        "threshold_lr": require_number(
+            "model.threshold_lr", get("threshold_lr"), 0, low_open=True, none_ok=True,
+            allowed="a number > 0, or null (10 x model.lr with binarize=full, else model.lr)"),
     }
     entry = NETWORKS.get(get("name"))
     names = entry.options if entry is not None else ()
@@ -50,6 +60,17 @@ def module_options(model_cfg) -> dict:
     return {**opts, "net_options": net or None}
 
 
+def recipe(binarize: str, lr: float, threshold_init: float | None,
+           threshold_lr: float | None) -> tuple[float, float]:
+    """(threshold spread, threshold learning rate) with nulls resolved for ``binarize``."""
+    full = binarize == "full"
+    init = threshold_init if threshold_init is not None else (FULL_THRESHOLD_INIT if full
+                                                              else 0.0)
+    rate = threshold_lr if threshold_lr is not None else (FULL_THRESHOLD_LR_FACTOR * lr if full
+                                                          else lr)
+    return float(init), float(rate)
+
+
 class BNNClassifier(L.LightningModule):
     """Trains a network of the registry (``network``, ``binarize``, ``aug``) as a classifier.
 
@@ -57,8 +78,10 @@ class BNNClassifier(L.LightningModule):
     ``test/loss`` and ``test/acc``, and with more than five classes ``val/acc_top5`` and
     ``test/acc_top5``. ``optimizer`` is Adam (default) or SGD with ``momentum``;
     ``lr_schedule=cosine`` decays the rate per step to 0 after a linear warm-up of
-    ``warmup_epochs``. After every optimizer step the latent weights of the
-    binary layers are clipped to [-1, 1]. Hyperparameters are plain values, so a
+    ``warmup_epochs``. The batch norms that feed a sign (the binary neurons' thresholds)
+    start with their shifts drawn from U(-threshold_init, threshold_init) and learn at
+    ``threshold_lr``; null picks the recipe of :func:`recipe`. After every optimizer step
+    the latent weights of the binary layers are clipped to [-1, 1]. Hyperparameters are plain values, so a
     checkpoint rebuilds its network with ``load_from_checkpoint(..., weights_only=True)``.
     """
 
@@ -66,11 +89,15 @@ class BNNClassifier(L.LightningModule):
                  num_classes: int = 2, lr: float = 1e-3, weight_decay: float = 0.0,
                  optimizer: str = "adam", momentum: float = 0.9, nesterov: bool = False,
                  lr_schedule: str = "none", warmup_epochs: float = 0,
-                 net_options: dict | None = None):
+                 net_options: dict | None = None, threshold_init: float | None = None,
+                 threshold_lr: float | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.net: nn.Module = build_network(network, binarize=binarize, aug=aug,
                                             num_classes=num_classes, **(net_options or {}))
+        self.threshold_spread, self.threshold_rate = recipe(binarize, lr, threshold_init,
+                                                            threshold_lr)
+        spread_thresholds_(threshold_norms(self.net), self.threshold_spread)
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -130,11 +157,16 @@ class BNNClassifier(L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
+        thresholds = [p for bn in threshold_norms(self.net) for p in bn.parameters()]
+        ids = {id(p) for p in thresholds}
+        groups = [{"params": [p for p in self.parameters() if id(p) not in ids]}]
+        if thresholds:
+            groups.append({"params": thresholds, "lr": self.threshold_rate})
         if hp.optimizer == "sgd":
-            opt = torch.optim.SGD(self.parameters(), lr=hp.lr, momentum=hp.momentum,
+            opt = torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum,
                                   nesterov=hp.nesterov, weight_decay=hp.weight_decay)
         else:
-            opt = torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+            opt = torch.optim.Adam(groups, lr=hp.lr, weight_decay=hp.weight_decay)
         if hp.lr_schedule == "none":
             return opt
         total = self.trainer.estimated_stepping_batches

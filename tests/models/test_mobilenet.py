@@ -126,7 +126,8 @@ def module_opts(**values):
 
 def test_optimizer_options_default_to_adam():
     assert module_opts() == {"optimizer": "adam", "momentum": 0.9, "nesterov": False,
-                             "lr_schedule": "none", "warmup_epochs": 0, "net_options": None}
+                             "lr_schedule": "none", "warmup_epochs": 0, "net_options": None,
+                             "threshold_init": None, "threshold_lr": None}
     assert isinstance(BNNClassifier("ecg").configure_optimizers(), torch.optim.Adam)
     assert module_opts(hidden=64)["net_options"] == {"hidden": 64}
 
@@ -239,7 +240,8 @@ def test_paper_preset_carries_the_recipe():
     assert (cfg.trainer.accelerator, cfg.trainer.devices) == ("gpu", -1)
     assert module_options(cfg.model) == {
         "optimizer": "sgd", "momentum": 0.9, "nesterov": True, "lr_schedule": "cosine",
-        "warmup_epochs": 5, "net_options": {"hidden": 2816}}
+        "warmup_epochs": 5, "net_options": {"hidden": 2816},
+        "threshold_init": 0.0, "threshold_lr": 0.4}  # the thresholds follow model.lr
     assert (cfg.model.lr, cfg.model.weight_decay, cfg.data.batch_size) == (0.4, 4e-5, 128)
     assert cfg.data.image_size == 224 and cfg.data.num_classes == 1000
 
