@@ -36,10 +36,10 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.sweeps
 
 lint: $(STAMP)
-	$(BIN)/ruff check bnn_edge tests benchmarks
+	$(BIN)/ruff check bnn_edge tests benchmarks experiments
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix bnn_edge tests benchmarks
+	$(BIN)/ruff check --fix bnn_edge tests benchmarks experiments
 	$(BIN)/ruff format bnn_edge tests benchmarks
 
 clean:
