@@ -81,8 +81,9 @@ class BNNClassifier(L.LightningModule):
     ``warmup_epochs``. The batch norms that feed a sign (the binary neurons' thresholds)
     start with their shifts drawn from U(-threshold_init, threshold_init) and learn at
     ``threshold_lr``; null picks the recipe of :func:`recipe`. After every optimizer step
-    the latent weights of the binary layers are clipped to [-1, 1]. Hyperparameters are plain values, so a
-    checkpoint rebuilds its network with ``load_from_checkpoint(..., weights_only=True)``.
+    the latent weights of the binary layers are clipped to [-1, 1]. Hyperparameters are plain
+    values, so a checkpoint rebuilds its network with
+    ``load_from_checkpoint(..., weights_only=True)``.
     """
 
     def __init__(self, network: str = "ecg", binarize: str = "none", aug: int = 1,
