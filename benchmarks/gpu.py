@@ -58,8 +58,8 @@ SECTIONS = ("ecg", "eeg", "mobilenet")
 SHARES = {"ecg": 0.3, "eeg": 0.4, "mobilenet": 0.3}
 TIMING_COLUMNS = ("section", "network", "binarize", "aug", "precision", "loader",
                   "train_samples", "val_samples", "batch_size", "epochs_timed", "epoch_s",
-                  "train_s", "val_s", "samples_per_s", "val_samples_per_s", "first_epoch_s",
-                  "overhead_s", "peak_mem_gib", "note")
+                  "train_s", "val_s", "ckpt_s", "samples_per_s", "val_samples_per_s",
+                  "first_epoch_s", "overhead_s", "peak_mem_gib", "note")
 PROJECTION_COLUMNS = ("protocol", "precision", "rate", "variant", "aug", "epoch_s", "how",
                       "runs", "epochs", "overhead_s", "gpu_hours")
 
@@ -110,6 +110,7 @@ class Timing:
     epoch_s: float | None = None
     train_s: float | None = None
     val_s: float | None = None
+    ckpt_s: float | None = None
     samples_per_s: float | None = None
     val_samples_per_s: float | None = None
     first_epoch_s: float | None = None
@@ -141,6 +142,7 @@ class EpochClock(L.Callback):
         self.clock, self.budget_s = clock, budget_s
         self.starts: list[float] = []
         self.val: list[float] = []
+        self.ckpt: list[float] = []
         self.end: float | None = None
 
     def on_fit_start(self, trainer, pl_module):
@@ -149,6 +151,7 @@ class EpochClock(L.Callback):
     def on_train_epoch_start(self, trainer, pl_module):
         self.starts.append(self.clock())
         self.val.append(0.0)
+        self.ckpt.append(0.0)
 
     def on_validation_epoch_start(self, trainer, pl_module):
         if not trainer.sanity_checking:
@@ -171,6 +174,20 @@ class EpochClock(L.Callback):
     def epochs(self) -> list[float]:
         marks = [*self.starts, self.end]
         return [b - a for a, b in zip(marks, marks[1:], strict=False)]
+
+
+class TimedCheckpoint(RunCheckpoint):
+    """The run's checkpoint callback, adding the seconds of every write to its epoch's."""
+
+    def __init__(self, epochs: EpochClock, **options):
+        super().__init__(**options)
+        self.epochs = epochs
+
+    def _save_checkpoint(self, trainer, filepath: str) -> None:
+        t0 = self.epochs.clock()
+        super()._save_checkpoint(trainer, filepath)
+        if self.epochs.ckpt:
+            self.epochs.ckpt[-1] += self.epochs.clock() - t0
 
 
 class StepClock(L.Callback):
@@ -253,10 +270,10 @@ def time_task(section: str, network: str, binarize: str, aug: int, precision: st
     epochs = EpochClock(clock, budget_s)
     run = workdir / f"{network}_{binarize}_aug{aug}_{precision}_{loader}"
     checkpoints = [  # as conf/callbacks/default.yaml: the best by val/acc and last.ckpt
-        RunCheckpoint(dirpath=run / "checkpoints", filename="best", monitor="val/acc",
-                      mode="max", save_top_k=1, save_last=False),
-        RunCheckpoint(dirpath=run / "checkpoints", filename="last", monitor=None,
-                      save_top_k=1, enable_version_counter=False)]
+        TimedCheckpoint(epochs, dirpath=run / "checkpoints", filename="best", monitor="val/acc",
+                        mode="max", save_top_k=1, save_last=False),
+        TimedCheckpoint(epochs, dirpath=run / "checkpoints", filename="last", monitor=None,
+                        save_top_k=1, enable_version_counter=False)]
     t0 = time.perf_counter()
     module = BNNClassifier(network, binarize=binarize, aug=aug)
     trainer = trainer_for(device, precision, run, [epochs, *checkpoints],
@@ -273,12 +290,12 @@ def time_task(section: str, network: str, binarize: str, aug: int, precision: st
     if steady:
         row.epochs_timed = len(steady)
         row.epoch_s = statistics.median(steady)
-        vals = epochs.val[1:len(times)]
-        row.val_s = statistics.median(vals)
-        row.train_s = row.epoch_s - row.val_s
+        row.val_s = statistics.median(epochs.val[1:len(times)])
+        row.ckpt_s = statistics.median(epochs.ckpt[1:len(times)])
+        row.train_s = row.epoch_s - row.val_s - row.ckpt_s
     elif times:
-        row.epoch_s, row.val_s = times[0], epochs.val[0]
-        row.train_s = row.epoch_s - row.val_s
+        row.epoch_s, row.val_s, row.ckpt_s = times[0], epochs.val[0], epochs.ckpt[0]
+        row.train_s = row.epoch_s - row.val_s - row.ckpt_s
         row.note = "warm-up epoch only (an upper bound)"
     if row.train_s:
         row.samples_per_s = row.train_samples / row.train_s
@@ -480,9 +497,11 @@ def projections(rows: list[Timing]) -> list[dict]:
             mine = [r for r in rows if r.network == network and r.precision == precision
                     and r.loader == "on_device" and r.epoch_s is not None]
             if any(r.network == network for r in rows):
+                setup = {(r.binarize, r.aug): r.overhead_s or 0.0 for r in mine}
                 add(protocol, precision, "measured epochs",
-                    {(r.binarize, r.aug): r.epoch_s for r in mine},
-                    {(r.binarize, r.aug): r.overhead_s or 0.0 for r in mine})
+                    {(r.binarize, r.aug): r.epoch_s for r in mine}, setup)
+                add(protocol, precision, "measured epochs less checkpoint writes",
+                    {(r.binarize, r.aug): r.epoch_s - (r.ckpt_s or 0.0) for r in mine}, setup)
         for loader, rate in (("in memory", "GPU-bound (batches in GPU memory)"),
                              ("ImageFolder", "this machine's JPEG pipeline")):
             mine = [r for r in rows if r.network == "mobilenet" and r.precision == precision
@@ -540,12 +559,12 @@ def environment(device: torch.device) -> str:
 def report(rows: list[Timing], device: torch.device, sizes: Sizes, wall_s: float,
            tests_line: str | None, dry_run: bool) -> str:
     """The markdown of ``gpu_bench.md``: timings, protocol totals, how they were had."""
-    timing_head = ["network", "binarize", "aug", "precision", "loader", "train / epoch",
-                   "epoch s", "train samples/s", "val samples/s", "peak GiB",
-                   "run set-up s", "note"]
+    timing_head = ["network", "binarize", "aug", "precision", "loader", "train samples",
+                   "epoch s", "of which checkpoints s", "train samples/s", "val samples/s",
+                   "peak GiB", "run set-up s", "note"]
     timing_rows = [[r.network, r.binarize, r.aug, r.precision, r.loader, r.train_samples,
-                    r.epoch_s, r.samples_per_s, r.val_samples_per_s, r.peak_mem_gib,
-                    r.overhead_s, r.note] for r in rows]
+                    r.epoch_s, r.ckpt_s, r.samples_per_s, r.val_samples_per_s,
+                    r.peak_mem_gib, r.overhead_s, r.note] for r in rows]
     proj = projections(rows)
     sums = summary(proj)
     head = ["protocol", "precision", "from", "cells", "GPU-hours", "notes"]
@@ -564,10 +583,12 @@ def report(rows: list[Timing], device: torch.device, sizes: Sizes, wall_s: float
         "", "## Epochs and throughput", "",
         f"ECG {sizes.ecg_trials} and EEG {sizes.eeg_trials} random trials of the tasks' "
         f"shapes, fold 0 of 5, batch {sizes.batch_size}; an epoch is training plus validation "
-        f"plus the two checkpoints and metrics.csv, the median over the epochs after the "
-        f"first; 'run set-up' is the rest of a fit's wall time (building, the first epoch's "
-        f"warm-up beyond a steady one, teardown). MobileNet: batch {sizes.image_batch} at "
-        f"{sizes.image_size} px, {sizes.timed_steps} steps timed after {sizes.warmup_steps}.",
+        f"plus the checkpoints (best and last.ckpt, model and Adam state) and metrics.csv, "
+        f"the median over the epochs after the first; train samples/s counts the training "
+        f"part alone; 'run set-up' is the rest of a fit's wall time (building, the first "
+        f"epoch's warm-up beyond a steady one, teardown). MobileNet: batch "
+        f"{sizes.image_batch} at {sizes.image_size} px, {sizes.timed_steps} steps timed after "
+        f"{sizes.warmup_steps} (train samples: the images timed).",
         "", markdown_table(timing_head, timing_rows),
         "", "## The paper's protocols on one GPU", "",
         f"{protos}. Runs one after another on one device; the final test pass of each run is "

@@ -25,18 +25,25 @@ def test_the_dry_run_measures_every_ecg_configuration_and_projects_fig7(tmp_path
     assert len(timings) == 13 and sum(r["loader"] == "DataLoader" for r in timings) == 1
     for r in timings:
         assert r["note"] == "" and int(r["epochs_timed"]) == 1 and r["train_samples"] == "24"
-        epoch, train, val = (float(r[k]) for k in ("epoch_s", "train_s", "val_s"))
-        assert 0 < val < epoch and train == pytest.approx(epoch - val, rel=1e-4)
+        epoch, train, val, ckpt = (float(r[k]) for k in ("epoch_s", "train_s", "val_s",
+                                                          "ckpt_s"))
+        assert 0 < val < epoch and 0 < ckpt < epoch  # last.ckpt every epoch, inside it
+        assert train == pytest.approx(epoch - val - ckpt, rel=1e-4)
         assert float(r["samples_per_s"]) == pytest.approx(24 / train, rel=1e-4)
         assert r["peak_mem_gib"] == ""  # no GPU memory on the CPU
     measured = {(r["binarize"], int(r["aug"]), r["precision"]): r for r in timings
                 if r["loader"] == "on_device"}
     cells = read(tmp_path / "gpu_projection.csv")
     fig7 = PROTOCOLS["fig7_ecg"]
-    assert len(cells) == 2 * len(fig7.cells)
+    assert len(cells) == 2 * 2 * len(fig7.cells)  # two precisions, with and without checkpoints
     for c in cells:
         v, a, p = c["variant"], int(c["aug"]), c["precision"]
-        one, two = (float(measured[v, k, p]["epoch_s"]) for k in (1, 2))
+        less = "less checkpoint" in c["rate"]
+
+        def epoch(r, less=less):
+            return float(r["epoch_s"]) - (float(r["ckpt_s"]) if less else 0.0)
+
+        one, two = (epoch(measured[v, k, p]) for k in (1, 2))
         expected = {1: one, 2: two}.get(a, two + (two - one) * (a - 2))
         assert c["how"] == ("measured" if a <= 2 else "extrapolated")
         assert float(c["epoch_s"]) == pytest.approx(max(0.0, expected), rel=1e-4)
