@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-all bench lint format clean
+.PHONY: run test test-all bench bench-gpu lint format clean
 
 $(STAMP): pyproject.toml setup.py bnn_edge/hardware/_xnor.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.packed
 	$(BIN)/python -m benchmarks.packed_sweep
 	$(BIN)/python -m benchmarks.sweeps
+
+## bench-gpu: on a CUDA machine, the GPU-marked tests and the GPU timings (docs/gpu.md)
+bench-gpu: $(STAMP)
+	PYTHON=$(BIN)/python benchmarks/gpu.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check bnn_edge tests benchmarks experiments

@@ -12,6 +12,11 @@ trials, so no group is in two of train, validation and test.
 Augmentation: with ``noise_std > 0`` every training batch gets fresh Gaussian noise of that
 standard deviation (in the units of the stored signals) each time it is drawn; validation
 and test trials are never altered.
+
+Loading: by default each split is served by a DataLoader from host memory. With
+``on_device=True`` the splits are moved once to the trainer's device (a GPU: the ECG and EEG
+sets fit many times over) and batches are index slices of those tensors
+(:class:`DeviceBatches`): no workers, no per-batch host-to-device copy.
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset, default_collate
 
-from bnn_edge.errors import DataError
-from bnn_edge.validation import require_int, require_number
+from bnn_edge.errors import ConfigError, DataError
+from bnn_edge.validation import require_bool, require_int, require_number
 
 
 @dataclass
@@ -141,7 +146,100 @@ def check_noise_std(noise_std) -> None:
     require_number("data.noise_std", noise_std, 0, allowed="a number >= 0 (0: no noise)")
 
 
-def check_split_options(folds, fold, test_fraction, batch_size, num_workers) -> None:
+def _seed_of(*words: int) -> int:
+    """One 63-bit generator seed from several integers (distinct tuples, distinct streams)."""
+    state = np.random.SeedSequence([int(w) for w in words]).generate_state(2, np.uint32)
+    return int(state[0]) << 31 | int(state[1]) >> 1
+
+
+class EpochOrder:
+    """The trial order of one epoch: a seeded permutation (or 0..n-1), this rank's share.
+
+    The permutation of epoch ``e`` is drawn on the CPU from ``(seed, e)`` alone, so it is the
+    same on every device and every rank. Lightning calls ``set_epoch`` on a loader's
+    ``sampler`` at each epoch start, so a resumed run continues with the right order; each
+    pass of :class:`DeviceBatches` also moves on to the next epoch by itself. With
+    ``num_replicas > 1`` the order is padded with its first trials to a multiple of the
+    replicas and rank ``r`` takes every ``num_replicas``-th trial from ``r``, as torch's
+    DistributedSampler does.
+    """
+
+    def __init__(self, n: int, shuffle: bool, seed: int, num_replicas: int = 1, rank: int = 0):
+        self.n, self.shuffle, self.seed = n, shuffle, seed
+        self.num_replicas, self.rank = num_replicas, rank
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def indices(self) -> torch.Tensor:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(_seed_of(self.seed, self.epoch))
+            order = torch.randperm(self.n, generator=g)
+        else:
+            order = torch.arange(self.n)
+        if self.num_replicas > 1:
+            total = -(-self.n // self.num_replicas) * self.num_replicas
+            order = torch.cat([order, order[:total - self.n]]) if total > self.n else order
+            order = order[self.rank::self.num_replicas]
+        return order
+
+    def __len__(self) -> int:
+        return -(-self.n // self.num_replicas)
+
+    def __iter__(self):
+        return iter(self.indices().tolist())
+
+
+class DeviceBatches:
+    """(x, y) batches sliced from tensors that stay on their device, in :class:`EpochOrder`.
+
+    What a DataLoader over a TensorDataset gives (same batch count, last batch partial), with
+    no worker and no host copy: unshuffled batches are views, shuffled ones one
+    ``index_select`` on the device. ``noise_std > 0`` adds N(0, std^2) to every batch, drawn on
+    the device from a generator seeded by (seed, epoch, rank), so a seeded run repeats.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool = False,
+                 noise_std: float = 0.0, seed: int = 0, num_replicas: int = 1, rank: int = 0):
+        self.dataset = TensorDataset(x, y)
+        self.batch_size, self.noise_std = batch_size, float(noise_std)
+        self.sampler = EpochOrder(len(x), shuffle, seed, num_replicas, rank)
+        self.batch_sampler = None  # what Lightning's loader checks read on a DataLoader
+
+    @property
+    def device(self) -> torch.device:
+        return self.dataset.tensors[0].device
+
+    def __len__(self) -> int:
+        return -(-len(self.sampler) // self.batch_size)
+
+    def __iter__(self):
+        x, y = self.dataset.tensors
+        order, bs = self.sampler, self.batch_size
+        noise = None
+        if self.noise_std > 0:
+            noise = torch.Generator(device=x.device)
+            noise.manual_seed(_seed_of(order.seed, order.epoch, order.rank, 1))
+        index = None
+        if order.shuffle or order.num_replicas > 1:
+            index = order.indices().to(x.device)
+        order.set_epoch(order.epoch + 1)  # the next pass differs, also where no one sets it
+        count = len(order)
+        for start in range(0, count, bs):
+            if index is None:
+                xb, yb = x[start:start + bs], y[start:start + bs]
+            else:
+                rows = index[start:start + bs]
+                xb, yb = x.index_select(0, rows), y.index_select(0, rows)
+            if noise is not None:
+                xb = xb + self.noise_std * torch.randn(xb.shape, generator=noise,
+                                                       device=x.device, dtype=xb.dtype)
+            yield xb, yb
+
+
+def check_split_options(folds, fold, test_fraction, batch_size, num_workers,
+                        on_device=False) -> None:
     """Validate the options every data module shares; ConfigError names the bad one."""
     require_int("data.folds", folds, 2)
     require_int("data.fold", fold, 0, folds - 1,
@@ -149,6 +247,10 @@ def check_split_options(folds, fold, test_fraction, batch_size, num_workers) -> 
     require_number("data.test_fraction", test_fraction, 0, 1, high_open=True)
     require_int("data.batch_size", batch_size, 1)
     require_int("data.num_workers", num_workers, 0)
+    require_bool("data.on_device", on_device)
+    if on_device and num_workers:
+        raise ConfigError("data.num_workers", num_workers,
+                          "0 with data.on_device=true (batches are sliced on the device)")
 
 
 class ArrayDataModule(L.LightningDataModule):
@@ -164,15 +266,17 @@ class ArrayDataModule(L.LightningDataModule):
 
     def __init__(self, folds: int = 5, fold: int = 0, test_fraction: float = 0.2,
                  batch_size: int = 32, num_workers: int = 0, seed: int = 0,
-                 noise_std: float = 0.0):
+                 noise_std: float = 0.0, on_device: bool = False):
         super().__init__()
-        check_split_options(folds, fold, test_fraction, batch_size, num_workers)
+        check_split_options(folds, fold, test_fraction, batch_size, num_workers, on_device)
         check_noise_std(noise_std)
         self.folds, self.fold, self.test_fraction = folds, fold, test_fraction
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self.noise_std = float(noise_std)
+        self.on_device = on_device
         self.arrays: Arrays | None = None
         self.split: Split | None = None
+        self._device_splits: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
 
     @abstractmethod
     def load(self) -> Arrays:
@@ -206,15 +310,42 @@ class ArrayDataModule(L.LightningDataModule):
                           num_workers=self.num_workers, collate_fn=collate_fn,
                           persistent_workers=self.num_workers > 0)
 
-    def train_dataloader(self) -> DataLoader:
+    def device(self) -> torch.device:
+        """Where ``on_device`` keeps the splits: the attached trainer's device, else the CPU."""
+        trainer = self.trainer
+        return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+
+    def device_batches(self, name: str, shuffle: bool = False,
+                       noise_std: float = 0.0) -> DeviceBatches:
+        """Batches of split ``name`` from its tensors on :meth:`device`, moved there once.
+
+        Under DDP only the training split is sharded (each rank its share, as Lightning's
+        DistributedSampler would); validation and test give every rank the whole split, whose
+        metrics then agree on all ranks.
+        """
+        device = self.device()
+        key = (name, str(device))
+        if key not in self._device_splits:
+            x, y = self.datasets[name].tensors
+            self._device_splits[key] = (x.to(device), y.to(device))
+        trainer = self.trainer
+        replicas, rank = ((trainer.world_size, trainer.global_rank)
+                          if trainer is not None and name == "train" else (1, 0))
+        return DeviceBatches(*self._device_splits[key], self.batch_size, shuffle=shuffle,
+                             noise_std=noise_std, seed=self.seed, num_replicas=replicas,
+                             rank=rank)
+
+    def train_dataloader(self) -> DataLoader | DeviceBatches:
+        if self.on_device:
+            return self.device_batches("train", shuffle=True, noise_std=self.noise_std)
         noise = AddGaussianNoise(self.noise_std) if self.noise_std > 0 else None
         return self._loader("train", shuffle=True, collate_fn=noise)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+    def val_dataloader(self) -> DataLoader | DeviceBatches:
+        return self.device_batches("val") if self.on_device else self._loader("val", False)
 
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+    def test_dataloader(self) -> DataLoader | DeviceBatches:
+        return self.device_batches("test") if self.on_device else self._loader("test", False)
 
     def summary(self) -> dict:
         """What ``data.json`` records: source, sizes, class counts and the split."""
@@ -234,6 +365,7 @@ class ArrayDataModule(L.LightningDataModule):
             "split_sizes": {name: int(len(idx)) for name, idx in vars(self.split).items()},
             "seed": self.seed,
             "noise_std": self.noise_std,
+            "on_device": self.on_device,
             **{k: v for k, v in self.arrays.info.items() if k != "source"},
         }
 

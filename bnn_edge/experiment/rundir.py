@@ -39,7 +39,7 @@ RESUME_MAY_DIFFER = ("resume", "ckpt_path", "test", "paths", "hydra", "logger", 
                      "trainer.devices", "trainer.num_nodes", "trainer.strategy",
                      "trainer.enable_progress_bar", "trainer.enable_model_summary",
                      "trainer.log_every_n_steps", "data.num_workers", "data.cache_dir",
-                     "data.progress", "data.pin_memory")
+                     "data.progress", "data.pin_memory", "data.on_device", "trainer.benchmark")
 _BEST = re.compile(r"^best-epoch(\d+)-val_acc([0-9.]+)\.ckpt$")
 
 
@@ -345,11 +345,13 @@ class RunDir:
     def datamodule(self, **overrides):
         """The run's data module, rebuilt through the allow-list and its own validation.
 
-        The stored ``cache_dir`` and ``num_workers`` are not used: a reader caches where it
-        caches its own data and loads in its own process.
+        The stored ``cache_dir``, ``num_workers`` and ``on_device`` are not used: a reader
+        caches where it caches its own data and loads in its own process, from host memory.
         """
         cls, params = self.data_config(**{"num_workers": 0, **overrides})
         params.pop("cache_dir", None)
+        if "on_device" not in overrides:
+            params.pop("on_device", None)
         try:
             return cls(**params)
         except ConfigError as e:

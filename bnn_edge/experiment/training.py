@@ -253,7 +253,7 @@ def category_accuracy(module, loader, categories: list[str]) -> dict[str, dict]:
     names = iter(categories)
     with evaluation_mode(module):
         for x, y in loader:
-            hits = (module(x.to(module.device)).argmax(dim=1).cpu() == y).tolist()
+            hits = (module(x.to(module.device)).argmax(dim=1).cpu() == y.cpu()).tolist()
             for hit in hits:
                 name = next(names)
                 correct[name] = correct.get(name, 0) + hit

@@ -131,6 +131,23 @@ def test_ddp_on_cpu_with_two_processes(tmp_path):
     assert float(test_row["ber/test_acc@0"]) == pytest.approx(float(test_row["test/acc"]))
 
 
+def test_ddp_on_cpu_shards_the_on_device_training_split(tmp_path):
+    run_dir = tmp_path / "ddp"
+    proc = run_cli("bnn_edge.train", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+                   "data.n_trials=40", "data.batch_size=4", "data.on_device=true",
+                   "trainer.max_epochs=1", "callbacks.rich_progress_bar=null",
+                   f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(run_dir / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    # 24 training trials (40 less 8 test, 8 val): 12 a rank, 3 batches of 4 (unsharded: 6);
+    # the epoch's row is logged at its last step
+    (train_row,) = [row for row in rows if row["train/loss"]]
+    assert int(train_row["step"]) == 3 - 1
+    results = json.loads((run_dir / "results.json").read_text())
+    assert 0 <= results["test_acc"] <= 1
+
+
 def test_report_uploads_to_wandb_offline(tmp_path, monkeypatch):
     from bnn_edge.cli.report import main as report_main
     from tests.helpers.runs import fake_run

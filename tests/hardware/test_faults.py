@@ -25,27 +25,12 @@ from bnn_edge.lit.callbacks import ErrorAwareTraining
 from bnn_edge.lit.module import BNNClassifier
 from bnn_edge.models import build_network
 from bnn_edge.nn import BinaryLinear, SignActivation, binary_layers
+from tests.helpers.bits import assert_bit_identical, raw_bits, snapshot
 
 
 def binomial_ok(k: int, n: int, p: float, z: float = 5.0) -> bool:
     """``k`` is within ``z`` standard deviations (plus one count) of Binomial(n, p)'s mean."""
     return abs(k - n * p) <= z * math.sqrt(n * p * (1 - p)) + 1
-
-
-def raw_bits(t: torch.Tensor) -> torch.Tensor:
-    """The bytes of a tensor, so that -0.0 != 0.0 and NaN payloads count."""
-    return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).clone()
-
-
-def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: raw_bits(v) for k, v in model.state_dict().items()}
-
-
-def assert_bit_identical(model: nn.Module, before: dict[str, torch.Tensor]) -> None:
-    after = snapshot(model)
-    assert after.keys() == before.keys()
-    for key, value in before.items():
-        assert torch.equal(after[key], value), key
 
 
 def popcount(x: torch.Tensor) -> int:
@@ -274,6 +259,26 @@ def test_sweep_restores_weights_and_modes_when_a_batch_fails():
         ber_sweep(net, failing_loader(), [0.1], draws=3)
     assert_bit_identical(net, before)
     assert net.training and all(m.training for m in net.modules())
+
+
+def test_sweeps_on_cuda_compute_in_ieee_float32_and_restore_the_flags():
+    """TF32 is switched off for a CUDA sweep (settable without a GPU), restored after."""
+    from bnn_edge.hardware.faults.sweep import ieee_float32
+
+    flags = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = [f.allow_tf32 for f in flags]
+    try:
+        for f in flags:
+            f.allow_tf32 = True
+        with ieee_float32("cpu"):
+            assert all(f.allow_tf32 for f in flags)
+        with pytest.raises(RuntimeError, match="inside"), ieee_float32("cuda:0"):
+            assert not any(f.allow_tf32 for f in flags)
+            raise RuntimeError("inside")
+        assert all(f.allow_tf32 for f in flags)
+    finally:
+        for f, value in zip(flags, saved, strict=True):
+            f.allow_tf32 = value
 
 
 def test_error_aware_training_hooks_flip_then_restore():

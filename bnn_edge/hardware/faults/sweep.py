@@ -3,7 +3,8 @@
 :func:`ber_sweep` evaluates a model at each bit error rate over ``draws`` fault draws
 (one at rate 0), through :class:`~bnn_edge.hardware.faults.inject.WeightFaults`, in eval
 mode; the weights and train/eval modes are restored exactly afterwards, exceptions
-included.
+included. On a CUDA device the sweep computes in IEEE float32 (TF32 off, :func:`ieee_float32`)
+so that it gives the table the CPU gives for the same seeds.
 """
 
 from __future__ import annotations
@@ -30,6 +31,25 @@ def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for m, training in modes:
             m.training = training
+
+
+@contextmanager
+def ieee_float32(device: torch.device | str) -> Iterator[None]:
+    """On CUDA, full float32 convolutions and matrix products (no TF32) while inside.
+
+    cuDNN convolutions use TF32 (a 10-bit mantissa) by default on Ampere and later GPUs, and
+    that rounding moves pre-activations near a sign's threshold to the other side. The flags
+    are restored on the way out; elsewhere this does nothing.
+    """
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def _batches(loaders) -> Iterable:
@@ -112,7 +132,9 @@ def ber_sweep(model: nn.Module, loaders, rates: Iterable[float], draws: int,
     all processes (see :func:`accuracy`); every process draws the same faults.
     """
     points = []
-    with evaluation_mode(model), WeightFaults(model, real_format, fault_model) as faults:
+    where = device if device is not None else next(model.parameters()).device
+    with evaluation_mode(model), ieee_float32(where), \
+            WeightFaults(model, real_format, fault_model) as faults:
         for rate in rates:
             point = SweepPoint(float(rate))
             for draw in range(1 if rate == 0 else draws):
