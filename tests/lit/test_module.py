@@ -100,3 +100,15 @@ def test_the_recipe_lets_a_full_bnn_learn_band_power():
     with torch.no_grad():
         acc = float((module(x[96:]).argmax(1) == y[96:]).float().mean())
     assert acc > 0.8  # chance: 0.5
+
+
+@pytest.mark.parametrize("binarize", ["none", "classifier"])
+def test_the_recipe_leaves_the_other_variants_as_they_were(binarize):
+    """none and classifier start from the very weights the network gets alone (no random
+    number is drawn for thresholds) and every parameter learns at model.lr."""
+    torch.manual_seed(3)
+    alone = build_network("eeg", binarize=binarize).state_dict()
+    torch.manual_seed(3)
+    module = BNNClassifier("eeg", binarize=binarize)
+    assert all(torch.equal(alone[k], v) for k, v in module.net.state_dict().items())
+    assert {g["lr"] for g in module.configure_optimizers().param_groups} == {1e-3}
