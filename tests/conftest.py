@@ -33,6 +33,11 @@ def run_cli(module: str, *args: str, env: dict | None = None, timeout: int = 600
                           capture_output=True, text=True, timeout=timeout)
 
 
+def stderr_lines(proc) -> list[str]:
+    """The non-blank lines a CLI run wrote to stderr (a bad option must give exactly one)."""
+    return [line for line in proc.stderr.splitlines() if line.strip()]
+
+
 @pytest.fixture(scope="session")
 def ecg_checkpoint(tmp_path_factory, cache_dir) -> Path:
     """An ECG binarize=classifier model trained for one epoch by the CLI, in its run folder."""

@@ -18,7 +18,7 @@ from bnn_edge.experiment.training import train
 from bnn_edge.hardware.faults import accuracy
 from bnn_edge.lit.callbacks import RRAMBitErrors
 from bnn_edge.lit.module import BNNClassifier
-from tests.conftest import run_cli
+from tests.conftest import run_cli, stderr_lines
 from tests.helpers.runs import compose_app
 
 
@@ -191,7 +191,7 @@ def test_cli_errors_are_one_line_and_leave_nothing(runs, tmp_path):
     out = tmp_path / "eval"
     proc = run_cli("bnn_edge.evaluate", f"ckpt_path={runs['none']}", f"hydra.run.dir={out}")
     assert proc.returncode == 2
-    err = [line for line in proc.stderr.splitlines() if line.strip()]
+    err = stderr_lines(proc)
     assert err == ["error: bit_errors.real_format='none' is not allowed: expected fp32 or int8 "
                    "for a model without binary layers (binarize=none)"]
     assert not out.exists()

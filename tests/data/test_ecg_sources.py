@@ -23,7 +23,7 @@ from bnn_edge.data.ecg.sources.challenge import CHALLENGE_LEADS, CHALLENGE_TO_PR
 from bnn_edge.data.ecg.sources.records import check_signal
 from bnn_edge.errors import ConfigError, DataError
 from bnn_edge.experiment.training import train
-from tests.conftest import run_cli
+from tests.conftest import run_cli, stderr_lines
 from tests.helpers.ecg_files import AMPS, FREQS, PTBXL_COLUMNS, PTBXL_NAMES, sines, write_record
 from tests.helpers.runs import compose_app
 
@@ -465,7 +465,7 @@ def test_cli_names_the_missing_root(tmp_path):
     proc = run_cli("bnn_edge.train", "model=ecg", "data.source=ptbxl",
                    f"data.root={tmp_path / 'ptb-xl'}", f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 2
-    err = [line for line in proc.stderr.splitlines() if line.strip()]
+    err = stderr_lines(proc)
     assert err == [f"error: {tmp_path / 'ptb-xl'}: data.root is not a folder; expected the "
                    f"PTB-XL folder holding ptbxl_database.csv, records100/ and records500/ "
                    f"(see docs/ecg_data.md)"]

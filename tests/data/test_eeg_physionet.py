@@ -25,7 +25,7 @@ from bnn_edge.cli.app import CONF_DIR
 from bnn_edge.data.eeg import EEGDataModule, eegmmidb
 from bnn_edge.errors import DataError
 from bnn_edge.experiment.training import train
-from tests.conftest import run_cli
+from tests.conftest import run_cli, stderr_lines
 
 RUNS = (4, 8, 12)
 
@@ -222,7 +222,7 @@ def test_missing_data_is_one_error_line(tmp_path):
                    f"data.root={tmp_path / 'nowhere'}", "data.subjects=2",
                    f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 2
-    err = [line for line in proc.stderr.splitlines() if line.strip()]
+    err = stderr_lines(proc)
     assert len(err) == 1 and err[0].startswith("error: 6 EEGMMIDB file(s) missing under "), \
         proc.stderr
     assert not (tmp_path / "run").exists()

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from bnn_edge.data.base import ArrayDataModule, Arrays, DeviceBatches, EpochOrder
 from bnn_edge.errors import ConfigError
 from bnn_edge.experiment.rundir import RunDir
-from tests.conftest import run_cli
+from tests.conftest import run_cli, stderr_lines
 from tests.helpers.runs import train_tiny_run
 
 
@@ -171,7 +171,7 @@ def test_bad_on_device_options_are_one_line(args, message, tmp_path):
     proc = run_cli("bnn_edge.train", *args, f"hydra.run.dir={tmp_path / 'run'}",
                    env={"BNN_EDGE_CACHE": str(empty_cache)})
     assert proc.returncode == 2
-    err = [line for line in proc.stderr.splitlines() if line.strip()]
+    err = stderr_lines(proc)
     assert len(err) == 1 and err[0].startswith(message), proc.stderr
     assert list(empty_cache.iterdir()) == [] and not (tmp_path / "run").exists()
 

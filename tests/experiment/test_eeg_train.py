@@ -8,7 +8,7 @@ import pytest
 
 from bnn_edge.lit.module import BNNClassifier
 from bnn_edge.nn import binary_layers
-from tests.conftest import run_cli
+from tests.conftest import run_cli, stderr_lines
 
 EXPECTED_BINARY = {"none": 0, "classifier": 2, "full": 4}
 
@@ -45,7 +45,7 @@ def test_bad_eeg_option_fails_before_any_data(tmp_path):
     proc = run_cli("bnn_edge.train", "model=eeg", "data.split=run",
                    f"hydra.run.dir={tmp_path / 'run'}", env={"BNN_EDGE_CACHE": str(cache)})
     assert proc.returncode == 2
-    err = [line for line in proc.stderr.splitlines() if line.strip()]
+    err = stderr_lines(proc)
     assert len(err) == 1 and err[0].startswith("error: data.split='run' is not allowed"), \
         proc.stderr
     assert list(cache.iterdir()) == []

@@ -6,7 +6,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, stderr_lines
 from tests.helpers.runs import compose_app
 
 
@@ -47,7 +47,7 @@ def test_trainer_gpu_without_cuda_is_one_line_before_any_data(tmp_path):
     proc = run_cli("bnn_edge.train", "trainer=gpu", "data.on_device=true",
                    f"hydra.run.dir={tmp_path / 'run'}", env={"BNN_EDGE_CACHE": str(empty_cache)})
     assert proc.returncode == 2
-    err = [line for line in proc.stderr.splitlines() if line.strip()]
+    err = stderr_lines(proc)
     assert len(err) == 1 and err[0].startswith("error: trainer: "), proc.stderr
     assert "gpu" in err[0].lower() or "cuda" in err[0].lower()
     assert list(empty_cache.iterdir()) == [] and not (tmp_path / "run").exists()

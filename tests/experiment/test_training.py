@@ -13,7 +13,7 @@ from bnn_edge.errors import ConfigError
 from bnn_edge.experiment.training import train
 from bnn_edge.lit.module import BNNClassifier
 from bnn_edge.nn import binary_layers
-from tests.conftest import run_cli
+from tests.conftest import run_cli, stderr_lines
 from tests.helpers.runs import compose_app, read_metrics
 
 EXPECTED_BINARY = {"none": 0, "classifier": 2, "full": 7}
@@ -84,7 +84,7 @@ def test_bad_options_fail_before_any_data(args, option, cache_dir, tmp_path):
     proc = run_cli("bnn_edge.train", *args, f"hydra.run.dir={run_dir}",
                    env={"BNN_EDGE_CACHE": str(empty_cache)})
     assert proc.returncode == 2
-    err = [line for line in proc.stderr.splitlines() if line.strip()]
+    err = stderr_lines(proc)
     assert len(err) == 1 and err[0].startswith(f"error: {option} is not allowed"), proc.stderr
     assert "Traceback" not in proc.stderr
     assert list(empty_cache.iterdir()) == []  # no data generated
@@ -110,7 +110,7 @@ def test_every_config_group_choice_is_checked_before_hydra():
 def test_lightning_rejection_is_one_line(tmp_path):
     proc = run_cli("bnn_edge.train", "trainer.precision=7", f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 2
-    err = [line for line in proc.stderr.splitlines() if line.strip()]
+    err = stderr_lines(proc)
     assert len(err) == 1 and err[0].startswith("error: trainer: ValueError: Precision 7")
 
 

@@ -154,11 +154,16 @@ def test_rate_one_flips_every_binary_weight_including_zero_latents(ecg_nets):
             assert (m.binary_weight.view(-1)[:10] == -1).all()  # sign(0) = +1 flips to -1
 
 
+CUDA = pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device")])
+
+
+@pytest.mark.parametrize("device", ["cpu", CUDA])
 @pytest.mark.parametrize("fmt", ["none", "fp32", "int8"])
-def test_restoration_is_bit_exact_after_an_exception(ecg_nets, fmt):
-    net = ecg_nets["classifier"]
+def test_restoration_is_bit_exact_after_an_exception(ecg_nets, fmt, device):
+    net = ecg_nets["classifier"].to(device)
     before = snapshot(net)
-    x = torch.randn(4, 12, 750)
+    x = torch.randn(4, 12, 750, device=device)
     with pytest.raises(RuntimeError, match="mid-evaluation"), WeightFaults(net, fmt) as faults:
         faults.inject(0.2, fault_rng(0, 0.2, 0))
         net(x)

@@ -32,7 +32,7 @@ from bnn_edge.nn import (
     binary_layers,
     binary_sign,
 )
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, stderr_lines
 from tests.helpers.runs import compose_app
 
 # every instruction set this machine can run, and the numpy twin
@@ -199,7 +199,7 @@ print(kernels.isa(), kernels.compiled(), same)
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, env=_env(), check=True)
     assert proc.stdout.split() == ["numpy", "False", "True"]
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    lines = stderr_lines(proc)
     assert len(lines) == 1 and "PackedEngineWarning" in lines[0]
     assert "numpy path" in lines[0]
 
@@ -482,5 +482,5 @@ def test_cli_runs_the_packed_engine_and_refuses_bad_settings_in_one_line(runs, t
         proc = run_cli("bnn_edge.evaluate", f"ckpt_path={runs['full']}", *overrides,
                        f"hydra.run.dir={out}", env=env)
         assert proc.returncode == 2
-        assert [line for line in proc.stderr.splitlines() if line.strip()] == [message]
+        assert stderr_lines(proc) == [message]
         assert not out.exists()
