@@ -650,14 +650,13 @@ done:
 /* A chain: fully connected layers run one after another in one call, each layer's packed
  * output bits feeding the next; the last layer writes DOT or SCORES. The chain holds the
  * buffers of its arrays (weights, thresholds, ...), which the caller may change in place
- * (fault injection XORs the weights) but not reallocate. */
-#define CHAIN_MAX 16
+ * (fault injection XORs the weights) but not reallocate. Any number of layers. */
 #define CHAIN_BUFS 4
 
 typedef struct {
-    int count;
-    job_t layers[CHAIN_MAX];
-    Py_buffer bufs[CHAIN_MAX][CHAIN_BUFS];
+    int count;                       /* layers whose buffers are held (set while building) */
+    job_t *layers;                   /* one per layer */
+    Py_buffer (*bufs)[CHAIN_BUFS];   /* the buffers of each layer */
 } chain_t;
 
 static void chain_free(PyObject *capsule) {
@@ -666,6 +665,8 @@ static void chain_free(PyObject *capsule) {
     for (int l = 0; l < ch->count; l++)
         for (int i = 0; i < CHAIN_BUFS; i++)
             if (ch->bufs[l][i].obj != NULL) PyBuffer_Release(&ch->bufs[l][i]);
+    PyMem_Free(ch->layers);
+    PyMem_Free(ch->bufs);
     PyMem_Free(ch);
 }
 
@@ -683,16 +684,24 @@ static PyObject *py_make_chain(PyObject *self, PyObject *args) {
     PyObject *list;
     if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &list)) return NULL;
     Py_ssize_t count = PyList_GET_SIZE(list);
-    if (count < 1 || count > CHAIN_MAX) {
-        PyErr_Format(PyExc_ValueError, "make_chain: 1 to %d layers, got %zd", CHAIN_MAX, count);
+    if (count < 1 || count > INT_MAX) {
+        PyErr_Format(PyExc_ValueError, "make_chain: at least 1 layer, got %zd", count);
         return NULL;
     }
     chain_t *ch = (chain_t *)PyMem_Calloc(1, sizeof(chain_t));
     if (ch == NULL) return PyErr_NoMemory();
+    ch->layers = (job_t *)PyMem_Calloc((size_t)count, sizeof(job_t));
+    ch->bufs = (Py_buffer(*)[CHAIN_BUFS])PyMem_Calloc((size_t)count, sizeof(*ch->bufs));
     PyObject *capsule = PyCapsule_New(ch, "bnn_edge._xnor.chain", chain_free);
     if (capsule == NULL) {
+        PyMem_Free(ch->layers);
+        PyMem_Free(ch->bufs);
         PyMem_Free(ch);
         return NULL;
+    }
+    if (ch->layers == NULL || ch->bufs == NULL) {
+        Py_DECREF(capsule);
+        return PyErr_NoMemory();
     }
     for (Py_ssize_t l = 0; l < count; l++) {
         PyObject *w, *a, *b, *c;

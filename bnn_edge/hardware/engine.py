@@ -32,6 +32,8 @@ from __future__ import annotations
 import copy
 import json
 import math
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +55,7 @@ from bnn_edge.nn import (
 )
 
 EXPORT_FORMAT = "bnn_edge-export-1"
+MANIFEST_MAX_BYTES = 1 << 20  # an export's manifest.json is a few KiB
 
 
 # ------------------------------------------------------------------ layouts
@@ -118,7 +121,7 @@ class BitLayout:
         n = t.shape[0]
         arr = t.detach().to(torch.float32).contiguous().numpy()
         if self.kind == "flat":
-            return kernels.pack(arr.reshape(n, -1), self.wc)
+            return kernels.pack(arr.reshape(n, self.features), self.wc)
         # channel-major (N, features, positions) as stored for seq, cols and pixels
         arr = arr.reshape(n, self.features, self.positions)
         return kernels.pack_transposed(arr, self.wc).reshape(n, self.words)
@@ -149,6 +152,13 @@ class Bits:
 
     def tensor(self) -> torch.Tensor:
         return torch.from_numpy(self.layout.unpack(self.words)).to(torch.float32)
+
+
+def _input_tensor(x) -> torch.Tensor:
+    """A batch as a float32 CPU tensor: numpy arrays of any strides, tensors needing grad."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().to("cpu", torch.float32)
+    return torch.from_numpy(np.ascontiguousarray(x, np.float32))
 
 
 def _as_tensor(act) -> torch.Tensor:
@@ -273,15 +283,16 @@ class ConvStage:
                 t = t.permute(0, 2, 1).unsqueeze(2)
             else:
                 _, h, w = self.out_layout.shape
-                t = t.reshape(n, h, w, -1).permute(0, 3, 1, 2)
+                t = t.reshape(n, h, w, self.layer.m).permute(0, 3, 1, 2)
             t = t.contiguous()
             if self.bias is not None:
                 t = t + self.bias.reshape(1, -1, *([1] * (t.dim() - 2)))
             return t
-        bits = out.reshape(n, self.conv_positions, -1)
+        bits = out.reshape(n, self.conv_positions, self.layer.out_words)
         if self.pool is not None:
             bits = pool_bits(bits, *self.pool, self.flip_words)
-        result = Bits(np.ascontiguousarray(bits).reshape(n, -1), self.out_layout)
+        result = Bits(np.ascontiguousarray(bits).reshape(n, self.out_layout.words),
+                      self.out_layout)
         if hidden is not None and self.sign_name is not None:
             hidden[self.sign_name] = self.out_layout.unpack(result.words)
         return result
@@ -321,7 +332,8 @@ class ClassifierStage:
             if isinstance(act, Bits) and act.layout == self.in_layout:
                 return self.chain(act.words, packed=True)
             if not isinstance(act, Bits) and self.in_layout.kind == "flat":
-                x = act.reshape(act.shape[0], -1).to(torch.float32).contiguous().numpy()
+                x = act.reshape(act.shape[0], self.in_layout.features).to(
+                    torch.float32).contiguous().numpy()
                 return self.chain(x)
         words = _as_words(act, self.in_layout)
         n = words.shape[0]
@@ -584,8 +596,7 @@ class PackedNet:
     # -- running
 
     def _check(self, x) -> torch.Tensor:
-        x = torch.as_tensor(x).to(torch.float32).cpu()
-        x = self._prepare(x)
+        x = self._prepare(_input_tensor(x))
         if self.input_shape is None:
             self._build(tuple(x.shape[1:]))
         elif tuple(x.shape[1:]) != self.input_shape:
@@ -681,27 +692,37 @@ class PackedClassifier:
 
     @classmethod
     def from_export(cls, folder: str | Path) -> PackedClassifier:
-        """Read an export folder written by ``python -m bnn_edge.cli.export`` (docs/export.md)."""
+        """Read an export folder written by ``python -m bnn_edge.cli.export`` (docs/export.md).
+
+        Whatever breaks the contract (a truncated file, a wrong type, shape or value, padding
+        bits set, a non-finite constant) is a DataError naming the file and the key.
+        """
         folder = Path(folder)
         manifest_path, model_path = folder / "manifest.json", folder / "model.npz"
         for path in (manifest_path, model_path):
             if not path.is_file():
                 raise DataError(f"{path}: missing; an export folder holds manifest.json and "
                                 f"model.npz (python -m bnn_edge.cli.export)")
+        size = manifest_path.stat().st_size
+        if size > MANIFEST_MAX_BYTES:
+            raise DataError(f"{manifest_path}: {size:,} bytes, more than an export writes "
+                            f"({MANIFEST_MAX_BYTES:,} at most)")
         try:
-            manifest = json.loads(manifest_path.read_text())
-            names = [str(n) for n in manifest["classifier_layers"]]
-            fmt = manifest.get("format")
-        except (ValueError, KeyError, TypeError) as e:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            names, fmt = manifest["classifier_layers"], manifest.get("format")
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise DataError(f"{manifest_path}: not an export manifest ({e})") from e
-        if fmt != EXPORT_FORMAT or not names:
-            raise DataError(f"{manifest_path}: format {fmt!r} with {len(names)} classifier "
-                            f"layers; expected {EXPORT_FORMAT!r} with at least one")
+        if (fmt != EXPORT_FORMAT or not isinstance(names, list) or not names
+                or not all(isinstance(n, str) for n in names)):
+            raise DataError(f"{manifest_path}: format {fmt!r} with classifier_layers "
+                            f"{str(names)[:80]}; expected {EXPORT_FORMAT!r} with a list of "
+                            f"at least one layer name")
         try:
             with np.load(model_path, allow_pickle=False) as model:
                 folded = [_folded_from_npz(model, name, last=k == len(names) - 1)
                           for k, name in enumerate(names)]
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, EOFError, MemoryError, zipfile.BadZipFile,
+                zlib.error) as e:
             raise DataError(f"{model_path}: cannot read the classifier layers ({e})") from e
         for a, b in zip(folded, folded[1:], strict=False):
             if a.out_features != b.in_features:
@@ -729,33 +750,35 @@ class PackedClassifier:
         return np.argmax(self(x), axis=1)
 
     def _input(self, x) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+        x = _input_tensor(x)
         if x.dim() != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"input of shape {tuple(x.shape)}: expected (N, {self.in_features})")
-        return x.to(torch.float32)
+        return x
 
 
 def _folded_from_npz(model, name: str, last: bool) -> FoldedLayer:
+    """One layer of model.npz, its types checked before use (ValueError naming the key)."""
+    key = f"{name}.in_features"
+    n = np.asarray(model[key])
+    if n.ndim != 0 or n.dtype.kind not in "iu" or n < 1:
+        shown = repr(n.tolist()) if n.size == 1 else f"of shape {n.shape}"
+        raise ValueError(f"{key}: {n.dtype} {shown}; a positive integer scalar expected")
     bits = np.asarray(model[f"{name}.weight_bits"])
-    n = int(model[f"{name}.in_features"])
-    if bits.dtype != np.uint8 or bits.ndim != 2 or bits.shape[1] != -(-n // 8):
-        raise ValueError(f"{name}.weight_bits: uint8 (out, ceil({n} / 8)) expected, "
-                         f"got {bits.dtype} {bits.shape}")
-    m = bits.shape[0]
-    layer = FoldedLayer(name, n, m, bits)
-    if last:
-        layer.scale = _vector(model, f"{name}.scale", m, np.float32)
-        layer.offset = _vector(model, f"{name}.offset", m, np.float32)
-    else:
-        layer.threshold = _vector(model, f"{name}.threshold", m, np.float64)
-        layer.flip = _vector(model, f"{name}.flip", m, bool)
-        if not np.all(np.isfinite(layer.threshold)):
-            raise ValueError(f"{name}.threshold: not finite")
+    if bits.ndim != 2:
+        raise ValueError(f"{name}.weight_bits: 2 dimensions expected, got shape {bits.shape}")
+    layer = FoldedLayer(name, int(n), bits.shape[0], bits)
+    keys = ("scale", "offset") if last else ("threshold", "flip")
+    for k in keys:
+        v = np.asarray(model[f"{name}.{k}"])
+        if k == "flip":
+            if v.dtype != bool and not (v.dtype.kind in "iu" and np.all((v == 0) | (v == 1))):
+                raise ValueError(f"{name}.flip: {v.dtype}; booleans (or 0/1) expected")
+            v = v.astype(bool)
+        elif v.dtype.kind not in "fiu":
+            raise ValueError(f"{name}.{k}: {v.dtype}; real numbers expected")
+        else:
+            with np.errstate(over="ignore"):  # beyond float32: inf, refused by check()
+                v = v.astype(np.float32 if last else np.float64)
+        setattr(layer, k, v)
+    layer.check()
     return layer
-
-
-def _vector(model, key: str, m: int, dtype) -> np.ndarray:
-    v = np.asarray(model[key])
-    if v.shape != (m,):
-        raise ValueError(f"{key}: shape {v.shape}, expected ({m},)")
-    return v.astype(dtype)

@@ -29,6 +29,7 @@ import numpy as np
 import torch  # noqa: F401  (loads torch's OpenMP runtime first, which the kernel then shares)
 
 from bnn_edge.errors import ConfigError
+from bnn_edge.hardware.packed import integer_thresholds
 
 ENV = "BNN_EDGE_PACKED_ISA"
 LEVELS = ("scalar", "avx2", "avx512")  # what BNN_EDGE_PACKED_ISA names, lowest first
@@ -148,11 +149,14 @@ class Layer:
 
     @classmethod
     def hidden(cls, words: np.ndarray, n: int, threshold: np.ndarray, flip: np.ndarray) -> Layer:
-        """A layer whose outputs are bits: +1 iff d >= threshold (d <= threshold if flip)."""
+        """A layer whose outputs are bits: +1 iff d >= threshold (d <= threshold if flip).
+
+        Real thresholds become their exact integer form here, once (integer_thresholds).
+        """
         m = words.shape[0]
         mb = -(-m // 8)
         thr = np.full(mb * 8, np.iinfo(np.int32).max, np.int32)
-        thr[:m] = np.asarray(threshold, np.float64).astype(np.int32)
+        thr[:m] = integer_thresholds(threshold, flip, n)
         flips = np.zeros(mb * 8, np.uint8)
         flips[:m] = np.asarray(flip, bool)
         return cls(words.shape[1], m, n, interleave(words), BITS, thr,

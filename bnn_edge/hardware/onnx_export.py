@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from bnn_edge.errors import BnnEdgeError
-from bnn_edge.hardware.packed import FoldedLayer, fold_classifier
+from bnn_edge.hardware.packed import FoldedLayer, fold_classifier, integer_thresholds
 from bnn_edge.nn import BinaryLayer, SignActivation, binary_layers, binary_sign
 
 FORMATS = {"onnx": "bnn_edge-onnx-1", "qonnx": "bnn_edge-qonnx-1"}
@@ -160,9 +160,12 @@ def _folded(g: _Graph, x: str, layer: FoldedLayer, weight: torch.Tensor) -> str:
         y = g.op("Mul", [d, g.const(f"{stem}.scale", layer.scale)], stem)
         return g.op("Add", [y, g.const(f"{stem}.offset", layer.offset)], stem)
     s = np.where(layer.flip, -1.0, 1.0).astype(np.float32)
-    t = layer.threshold.astype(np.float32)  # integers in [-(n+1), n+1]: exact in float32
-    if not np.array_equal(t.astype(np.float64), layer.threshold):
-        raise BnnEdgeError(f"{stem}: thresholds are not exact in float32")
+    # d is an integer: the exact integer form of the thresholds, in [-(n+1), n+1]
+    ti = integer_thresholds(layer.threshold, layer.flip, layer.in_features)
+    t = ti.astype(np.float32)
+    if not np.array_equal(t.astype(np.int64), ti):
+        raise BnnEdgeError(f"{stem}: {layer.in_features} inputs; thresholds beyond 2**24 are "
+                           f"not exact in float32")
     y = g.op("Mul", [d, g.const(f"{stem}.flip_sign", s)], stem)
     y = g.op("Add", [y, g.const(f"{stem}.threshold", -s * t)], stem)
     return g.sign(y, stem)
@@ -421,6 +424,7 @@ def export_onnx(net: nn.Module, out: Path, samples: torch.Tensor, meta: dict,
                             f"aug={meta.get('aug')}")
     onnx.checker.check_model(model)
     logits = reference_logits(net, samples)
+    _require_finite(logits, "PyTorch's logits")
     out.mkdir(parents=True, exist_ok=True)
     onnx.save(model, out / MODEL_FILES[fmt])
     np.savez(out / "vectors.npz", input=samples.numpy(), logits=logits)
@@ -492,12 +496,23 @@ def require_packages(fmt: str) -> None:
                            f"pip install 'bnn_edge[export]'")
 
 
+def _require_finite(logits: np.ndarray, what: str) -> None:
+    """BnnEdgeError naming the first test vector whose logits are not finite."""
+    bad = np.flatnonzero(~np.isfinite(logits).all(axis=1))
+    if len(bad):
+        raise BnnEdgeError(f"{what} are not finite on {len(bad)} of {len(logits)} test vectors "
+                           f"(vector {bad[0]}: {logits[bad[0]].tolist()})")
+
+
 def summary(manifest: dict, out: Path, fmt: str) -> str:
     """What was written, and how the format's own runtime agrees with PyTorch on the vectors
-    (qonnx executes node by node, so only the first 16 vectors are run)."""
+    (qonnx executes node by node, so only the first 16 vectors are run); non-finite logits
+    fail the check (BnnEdgeError)."""
     logits = run_exported(out, fmt, None if fmt == "onnx" else 16)
     ref = np.load(out / "vectors.npz")["logits"][:len(logits)]
     runtime = "onnxruntime" if fmt == "onnx" else "qonnx execute_onnx"
+    _require_finite(ref, f"the PyTorch logits in {out / 'vectors.npz'}")
+    _require_finite(logits, f"{runtime}'s logits of {out / manifest['model_file']}")
     same = int((logits.argmax(1) == ref.argmax(1)).sum())
     return (f"Exported {manifest['model']} binarize={manifest['binarize']} aug={manifest['aug']} "
             f"to {out / manifest['model_file']} ({fmt}, opset {manifest['opset']}, "

@@ -39,6 +39,44 @@ class FoldedLayer:
     def is_last(self) -> bool:
         return self.scale is not None
 
+    def check(self) -> None:
+        """ValueError naming the key where this layer breaks the contract (docs/export.md)."""
+        n, m, name = self.in_features, self.out_features, self.name
+        if n < 1:
+            raise ValueError(f"{name}.in_features: {n}; at least 1 expected")
+        bits = self.weight_bits
+        if bits.dtype != np.uint8 or bits.shape != (m, -(-n // 8)) or m < 1:
+            raise ValueError(f"{name}.weight_bits: uint8 (outputs >= 1, ceil({n} / 8)) "
+                             f"expected, got {bits.dtype} {bits.shape}")
+        rows = np.flatnonzero(bits[:, -1] >> (n % 8)) if n % 8 else []
+        if len(rows):
+            raise ValueError(f"{name}.weight_bits: bits beyond in_features={n} are set in "
+                             f"{len(rows)} rows (the first: row {rows[0]}); padding bits "
+                             f"must be 0")
+        keys = ("scale", "offset") if self.is_last else ("threshold", "flip")
+        for key in keys:
+            v = getattr(self, key)
+            if v is None or v.shape != (m,):
+                raise ValueError(f"{name}.{key}: shape ({m},) expected, got "
+                                 f"{None if v is None else v.shape}")
+            if key == "flip":
+                if v.dtype != bool:
+                    raise ValueError(f"{name}.flip: bool expected, got {v.dtype}")
+            elif not np.all(np.isfinite(v)):
+                i = int(np.flatnonzero(~np.isfinite(v))[0])
+                raise ValueError(f"{name}.{key}: not finite ({v[i]} at output {i})")
+
+
+def integer_thresholds(threshold: np.ndarray, flip: np.ndarray, n: int) -> np.ndarray:
+    """The exact integer form of float64 thresholds for a fan-in of ``n`` (int64).
+
+    d is an integer, so d >= t iff d >= ceil(t), and d <= t iff d <= floor(t); beyond
+    [-(n+1), n+1] a neuron always or never fires, so the result is clamped there.
+    """
+    t = np.asarray(threshold, np.float64)
+    t = np.where(np.asarray(flip, bool), np.floor(t), np.ceil(t))
+    return np.clip(t, -(n + 1), n + 1).astype(np.int64)
+
 
 def pack_pm1(x: np.ndarray) -> np.ndarray:
     """Pack +-1 values along the last axis into uint8 bytes (little bit order, 1 = +1)."""
@@ -96,7 +134,8 @@ def fold_classifier(classifier: nn.Sequential, prefix: str = "classifier") -> li
 
     The classifier's modules are visited in order; between two binary linear layers only
     batch norm, dropout (identity at inference) and one sign activation may stand. The
-    last binary layer must end the classifier (batch norm allowed), producing scores.
+    last binary layer must end the classifier (batch norm allowed), producing scores, which
+    must fold into finite constants (ValueError otherwise).
     """
     was_training = classifier.training
     classifier.eval()
@@ -131,6 +170,7 @@ def fold_classifier(classifier: nn.Sequential, prefix: str = "classifier") -> li
                 layer.offset = layer.offset.astype(np.float32)
             else:
                 layer.threshold, layer.flip = _thresholds(norm, bias, n)
+            layer.check()  # a non-finite scale or offset (batch-norm statistics) is refused
             layers.append(layer)
         return layers
     finally:

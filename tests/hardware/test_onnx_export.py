@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 
 import numpy as np
 import onnx
@@ -17,10 +19,21 @@ from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.util.cleanup import cleanup_model
 from torch import nn
 
-from bnn_edge.hardware.onnx_export import export_onnx, reference_logits, sign_thresholds
+from bnn_edge.errors import BnnEdgeError
+from bnn_edge.hardware import onnx_export
+from bnn_edge.hardware.engine import PackedClassifier
+from bnn_edge.hardware.onnx_export import (
+    build_model,
+    export_onnx,
+    reference_logits,
+    sign_thresholds,
+    summary,
+)
 from bnn_edge.models import build_network
 from bnn_edge.nn import BinaryLinear, SignActivation, binary_layers, binary_sign
-from tests.conftest import run_cli
+from tests.conftest import run_cli, stderr_lines
+from tests.helpers.export_reader import read_classifier, run_classifier
+from tests.helpers.exports import classifier_export, random_classifier, rewrite_thresholds
 
 # (model, per-sample input shape, builder options, test vectors); MobileNet at 32 x 32
 CASES = {"ecg": ((12, 750), {}, 64), "eeg": ((64, 960), {}, 6),
@@ -189,3 +202,78 @@ def test_export_cli_onnx_and_qonnx(ecg_checkpoint, tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.strip() == ("error: format='tflite' is not allowed: expected one of "
                                   "native, onnx, qonnx")
+
+
+def test_the_graphs_follow_the_float64_threshold_rule(tmp_path, monkeypatch):
+    """Folded layers with real and huge thresholds (3e9, 1e12, -1e12) give onnxruntime and
+    qonnx the scores and classes of an independent float64 reading of the contract."""
+    net, x = classifier_export(tmp_path, (37, 29, 13, 5), seed=1)
+    rewrite_thresholds(tmp_path, seed=2)
+    _, scores = run_classifier(read_classifier(tmp_path), x)
+    folded = PackedClassifier.from_export(tmp_path).folded
+    monkeypatch.setattr(onnx_export, "fold_classifier", lambda classifier: folded)
+    real = x[:16].astype(np.float32)  # +-1: the first sign keeps them
+    for fmt in ("onnx", "qonnx"):
+        path = tmp_path / f"{fmt}.onnx"
+        onnx.save(build_model(net, (37,), fmt), path)
+        if fmt == "onnx":
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            y = session.run(None, {"input": real})[0]
+        else:
+            y = qonnx_run(path, real)
+        assert np.array_equal(y.argmax(1), scores[:16].argmax(1)), fmt
+        np.testing.assert_allclose(y, scores[:16], rtol=1e-5, atol=1e-5)
+
+
+def test_non_finite_logits_stop_the_export_and_fail_its_check(tmp_path):
+    net = random_classifier((37, 29, 5), seed=8)
+    x = torch.randn(16, 37)
+    with torch.no_grad():
+        net.classifier[5].running_mean[2] = float("inf")  # offset -inf: refused when folding
+    with pytest.raises(BnnEdgeError, match=r"classifier\.4\.offset: not finite \(-?inf at "
+                                           r"output 2\)"):
+        export_onnx(net, tmp_path / "a", x, {"model": "test"}, "onnx")
+    with torch.no_grad():
+        norm = net.classifier[5]
+        norm.running_mean[2] = 0.0
+        norm.running_mean[1], norm.running_var[1] = net.classifier[4].bias[1], 1.0
+        norm.weight[1] = 3e38  # a finite scale whose scores overflow
+    with pytest.raises(BnnEdgeError, match=r"PyTorch's logits are not finite on \d+ of 16"):
+        export_onnx(net, tmp_path / "b", x, {"model": "test"}, "onnx")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    with torch.no_grad():
+        norm.weight[1] = 1.0
+    for fmt in ("onnx", "qonnx"):
+        out = tmp_path / fmt
+        manifest = export_onnx(net, out, x, {"model": "test", "binarize": "classifier",
+                                             "aug": 1}, fmt)
+        assert "16/16 classes identical" in summary(manifest, out, fmt)
+        proto = onnx.load(out / manifest["model_file"])  # an offset of inf in the file
+        (offset,) = [t for t in proto.graph.initializer if ".offset_" in t.name]
+        values = numpy_helper.to_array(offset).copy()
+        values[2] = np.inf
+        offset.CopyFrom(numpy_helper.from_array(values, offset.name))
+        onnx.save(proto, out / manifest["model_file"])
+        with pytest.raises(BnnEdgeError, match=r"logits of .* are not finite on 16 of 16 test "
+                                               r"vectors \(vector 0: \[.*, inf, "):
+            summary(manifest, out, fmt)
+
+
+@pytest.mark.slow
+def test_export_cli_refuses_non_finite_batch_norm_statistics(ecg_checkpoint, tmp_path):
+    """The issue's case through the CLI (about 15 s; the fast variant is the test above): inf
+    in a running mean, once "64/64 classes identical ... nan" and exit 0."""
+    run = tmp_path / "run"
+    shutil.copytree(ecg_checkpoint.parent.parent, run)
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    key = [k for k in ckpt["state_dict"] if k.endswith("running_mean")][-1]
+    ckpt["state_dict"][key][0] = float("inf")
+    torch.save(ckpt, run / "checkpoints" / "last.ckpt")
+    out = tmp_path / "onnx"
+    proc = run_cli("bnn_edge.export", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
+                   f"out={out}", "format=onnx", "n_vectors=64")
+    assert proc.returncode == 2
+    (line,) = stderr_lines(proc)
+    assert re.fullmatch(r"error: cannot fold the classifier for export: classifier\.\d+\.offset: "
+                        r"not finite \(-?inf at output 0\)", line), line
+    assert not out.exists()

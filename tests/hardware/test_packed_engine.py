@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 
@@ -13,12 +15,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from bnn_edge.errors import ConfigError, DataError
+from bnn_edge.errors import BnnEdgeError, ConfigError, DataError
 from bnn_edge.experiment.robustness import evaluate
 from bnn_edge.experiment.training import train
 from bnn_edge.hardware import kernels
 from bnn_edge.hardware.engine import PackedClassifier, PackedNet
-from bnn_edge.hardware.export import export_model
+from bnn_edge.hardware.export import export_model, weights_header
 from bnn_edge.hardware.faults import WeightFaults, ber_sweep, fault_rng, flip_positions
 from bnn_edge.hardware.packed import fold_classifier, packed_forward
 from bnn_edge.hardware.packed_sweep import packed_ber_sweep
@@ -33,6 +35,8 @@ from bnn_edge.nn import (
     binary_sign,
 )
 from tests.conftest import ROOT, run_cli, stderr_lines
+from tests.helpers.export_reader import read_classifier, run_classifier
+from tests.helpers.exports import classifier_export, random_classifier, rewrite_thresholds
 from tests.helpers.runs import compose_app
 
 # every instruction set this machine can run, and the numpy twin
@@ -368,6 +372,185 @@ def test_broken_export_folders_name_the_file(tmp_path):
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(DataError, match="manifest.json: not an export manifest"):
         PackedClassifier.from_export(tmp_path)
+
+
+def compiled_c_reference(folder) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Compile the export's C reference (strict C99) and run it on its classifier_input.i8:
+    the predicted classes, the scores and the hidden +-1 outputs (rows of all layers)."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    assert cc, "a C compiler (cc) is needed to check the C reference"
+    subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2",
+                    "bnn.c", "bnn_check.c", "-o", "bnn_check"], cwd=folder, check=True,
+                   timeout=120)
+    n = json.loads((folder / "manifest.json").read_text())["vectors"]["n"]
+    proc = subprocess.run(["./bnn_check", "classifier_input.i8", str(n), "scores.f32",
+                           "hidden.i8"], cwd=folder, check=True, capture_output=True,
+                          text=True, timeout=120)
+    classes = np.array([int(v) for v in proc.stdout.split()])
+    scores = np.fromfile(folder / "scores.f32", dtype=np.float32).reshape(n, -1)
+    hidden = np.fromfile(folder / "hidden.i8", dtype=np.int8).reshape(n, -1)
+    return classes, scores, hidden
+
+
+def test_every_reader_agrees_with_a_float64_reading_of_the_contract(tmp_path):
+    """Real and huge thresholds (3e9, 1e12, -1e12, -3e9): the engine under every instruction
+    set and the numpy twin, the Python packed path and the C reference all give exactly
+    the hidden bits and classes of an independent float64 reading of model.npz."""
+    _, x = classifier_export(tmp_path, (37, 29, 13, 5), seed=1)
+    rewrite_thresholds(tmp_path, seed=2)
+    layers = read_classifier(tmp_path)
+    hidden, scores = run_classifier(layers, x)
+    names = [layer["name"] for layer in layers[:-1]]
+    # the rewrite matters: thresholds truncated to integers give other bits, and the huge
+    # ones make units that never (3e9, -3e9 flipped) or always (1e12 flipped, -1e12) fire
+    truncated = [{**lay, "threshold": np.trunc(lay["threshold"])} if "flip" in lay else lay
+                 for lay in layers]
+    assert any(not np.array_equal(a, b)
+               for a, b in zip(run_classifier(truncated, x)[0], hidden, strict=True))
+    for bits in hidden:
+        assert np.array_equal(bits[:, :4], np.tile([-1, 1, 1, -1], (len(x), 1)))
+    classes = scores.argmax(1)
+    tolerance = {"rtol": 1e-5, "atol": 1e-5 * np.abs(scores).max()}
+    for level in LEVELS:
+        with kernels.use_isa(level):
+            clf = PackedClassifier.from_export(tmp_path)
+            got, got_hidden = clf.run(x, hidden=True)
+            assert list(got_hidden) == names
+            for name, bits in zip(names, hidden, strict=True):
+                assert np.array_equal(got_hidden[name], bits), (level, name)
+            assert np.array_equal(clf.predict(x), classes), level
+            np.testing.assert_allclose(got, scores, **tolerance)
+    py_hidden, py_scores = packed_forward(clf.folded, x)
+    assert all(np.array_equal(a, b) for a, b in zip(py_hidden, hidden, strict=True))
+    np.testing.assert_allclose(py_scores, scores, **tolerance)
+    (tmp_path / "bnn_weights.h").write_text(weights_header(clf.folded))
+    c_classes, c_scores, c_hidden = compiled_c_reference(tmp_path)
+    assert np.array_equal(c_hidden, np.concatenate(hidden, axis=1))
+    assert np.array_equal(c_classes, classes)
+    np.testing.assert_allclose(c_scores, scores, **tolerance)
+
+
+def test_padding_bits_are_refused_by_every_reader(tmp_path):
+    """Bits beyond in_features must be 0: the engine, the float64 reading and the writer of
+    the C reference's weights refuse a layer that sets one, naming the file and key."""
+    classifier_export(tmp_path, (37, 29, 5), seed=3)
+    path = tmp_path / "model.npz"
+    model = dict(np.load(path))
+    first = json.loads((tmp_path / "manifest.json").read_text())["classifier_layers"][0]
+    model[f"{first}.weight_bits"][3, -1] |= 1 << 6  # input 38 of 37: padding
+    np.savez(path, **model)
+    with pytest.raises(DataError, match=rf"model\.npz: .*{first}\.weight_bits: bits beyond "
+                                        rf"in_features=37 are set in 1 rows \(the first: row 3\)"):
+        PackedClassifier.from_export(tmp_path)
+    with pytest.raises(ValueError, match="padding"):
+        read_classifier(tmp_path)
+    layers = fold_classifier(random_classifier((37, 29, 5), seed=3).classifier)
+    layers[1].weight_bits[0, -1] |= 1 << 7  # input 32 of 29
+    with pytest.raises(BnnEdgeError, match=r"bnn_weights\.h: classifier\.4\.weight_bits: "
+                                           r"bits beyond in_features=29"):
+        weights_header(layers)
+
+
+@pytest.mark.parametrize(("layer", "key", "value", "message"), [
+    (-1, "offset", lambda v: np.where(np.arange(len(v)) == 1, -np.inf, v).astype(np.float32),
+     r"not finite \(-inf at output 1\)"),
+    (-1, "scale", lambda v: np.full_like(v, np.nan), r"not finite \(nan at output 0\)"),
+    (-1, "scale", lambda v: np.full(len(v), 1e39), r"not finite \(inf at output 0\)"),
+    (-1, "scale", lambda v: v.astype(np.complex64), "complex64; real numbers expected"),
+    (0, "threshold", lambda v: v.astype(str), "<U32; real numbers expected"),
+    (0, "threshold", lambda v: np.where(np.arange(len(v)) == 2, np.inf, v), "not finite"),
+    (0, "flip", lambda v: v.astype(np.int64) * 2, "int64; booleans"),
+    (0, "in_features", lambda v: np.float64(37.7), "float64 37.7; a positive integer"),
+    (0, "in_features", lambda v: np.str_("37"), "<U2 '37'; a positive integer"),
+    (0, "in_features", lambda v: np.array([37, 37]), r"of shape \(2,\); a positive integer"),
+    (0, "in_features", lambda v: np.int64(-1), "int64 -1; a positive integer"),
+    (0, "in_features", lambda v: np.int64(0), "int64 0; a positive integer"),
+    (0, "weight_bits", lambda v: v[:0], r"uint8 \(outputs >= 1, ceil\(37 / 8\)\) expected, "
+                                        r"got uint8 \(0, 5\)"),
+])
+def test_entries_of_the_wrong_type_or_value_are_refused(tmp_path, layer, key, value, message):
+    classifier_export(tmp_path, (37, 29, 5), seed=4)
+    name = json.loads((tmp_path / "manifest.json").read_text())["classifier_layers"][layer]
+    model = dict(np.load(tmp_path / "model.npz"))
+    model[f"{name}.{key}"] = value(model[f"{name}.{key}"])
+    np.savez(tmp_path / "model.npz", **model)
+    with pytest.raises(DataError, match=rf"model\.npz: cannot read the classifier layers "
+                                        rf"\({re.escape(name)}\.{key}: .*{message}"):
+        PackedClassifier.from_export(tmp_path)
+
+
+def test_unreadable_export_files_are_data_errors(tmp_path):
+    classifier_export(tmp_path, (37, 29, 5), seed=5)
+    model, manifest = tmp_path / "model.npz", tmp_path / "manifest.json"
+    data, text = model.read_bytes(), manifest.read_text()
+    model.write_bytes(data[:len(data) // 2])
+    with pytest.raises(DataError, match=r"model\.npz: cannot read the classifier layers"):
+        PackedClassifier.from_export(tmp_path)
+    model.write_bytes(data)
+    for broken in ("[1, 2]", json.dumps({**json.loads(text), "classifier_layers": "abc"})):
+        manifest.write_text(broken)
+        with pytest.raises(DataError, match=r"manifest\.json: "):
+            PackedClassifier.from_export(tmp_path)
+    manifest.write_text(text)
+    with manifest.open("r+b") as f:  # sparse: 30 GB that take no disk
+        f.truncate(30 * 10**9)
+    with pytest.raises(DataError, match=r"manifest\.json: 30,000,000,000 bytes, more than an "
+                                        r"export writes \(1,048,576 at most\)"):
+        PackedClassifier.from_export(tmp_path)
+
+
+def test_a_classifier_of_seventeen_hidden_layers_runs_packed(tmp_path):
+    widths = (40, *[24] * 17, 3)
+    net, x = classifier_export(tmp_path, widths, seed=6)
+    hidden, scores = run_classifier(read_classifier(tmp_path), x)
+    real = torch.from_numpy(x).float()
+    for level in LEVELS:
+        with kernels.use_isa(level):
+            engine = PackedNet(net, (40,))
+            (line,) = engine.describe()  # one packed chain of 18 layers
+            assert line.startswith("packed classifier: ") and line.count(" -> ") == 17
+            assert_matches_pytorch(engine, net, real, expect_hidden=17)
+            got, got_hidden = PackedClassifier.from_export(tmp_path).run(x, hidden=True)
+            assert all(np.array_equal(a, b)
+                       for a, b in zip(got_hidden.values(), hidden, strict=True))
+            np.testing.assert_allclose(got, scores, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("name", "binarize", "options", "shape", "batch", "hidden"), NETWORKS)
+def test_an_empty_batch_gives_empty_scores(name, binarize, options, shape, batch, hidden):
+    net = build_network(name, binarize=binarize, **options).eval()
+    x = torch.zeros(0, *shape)
+    with torch.no_grad():
+        expected = tuple(net(x).shape)
+    engine = PackedNet.from_module(net, None if name != "mobilenet" else shape)
+    for level in ("numpy", kernels.best_isa().split("-")[0]):
+        with kernels.use_isa(level):
+            scores, found = engine.run(x, hidden=True)
+            assert scores.shape == expected and scores.dtype == np.float32
+            assert len(found) == hidden and all(len(v) == 0 for v in found.values())
+            assert engine(x.numpy()).shape == expected and engine.predict(x).shape == (0,)
+            if binarize == "classifier" and name == "ecg":
+                clf = PackedClassifier.from_module(net.classifier)
+                assert clf(np.zeros((0, clf.in_features), np.int8)).shape == expected
+
+
+def test_inputs_of_any_strides_and_tensors_needing_grad_are_accepted():
+    net = small_classifier(97, 41, 5, seed=7)
+    x = torch.randn(6, 97)
+    backwards, grad = x.numpy()[::-1], x.flip(0).clone().requires_grad_()
+    clf, engine = PackedClassifier.from_module(net), PackedNet(net, (97,))
+    expected = engine(x.flip(0).numpy().copy())
+    for run in (engine, engine.run, engine.predict, clf, clf.run, clf.predict):
+        for batch in (backwards, grad):
+            want = expected.argmax(1) if run in (engine.predict, clf.predict) else expected
+            assert np.array_equal(run(batch), want)
+    assert np.array_equal(engine.run(grad, hidden=True)[0], expected)
+    ecg = scramble(build_network("ecg", binarize="full"), seed=7)
+    signal = torch.randn(2, 12, 750)
+    engine = PackedNet.from_module(ecg)
+    expected = engine(signal.flip(2).numpy().copy())
+    assert np.array_equal(engine(signal.numpy()[:, :, ::-1]), expected)
+    assert np.array_equal(engine(signal.flip(2).requires_grad_()), expected)
 
 
 def test_a_checkpoint_runs_like_its_module(tmp_path):
