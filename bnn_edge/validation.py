@@ -115,3 +115,14 @@ def check_output_dir(option: str, path) -> Path:
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise ConfigError(option, str(path), f"a writable folder ({ancestor} is read-only)")
     return target
+
+
+def check_unused_output_dir(option: str, path, overwrite, replaces: str) -> Path:
+    """:func:`check_output_dir`, and the folder empty unless ``overwrite`` is true (then the
+    tool replaces ``replaces`` there and leaves other files), so no result is lost silently."""
+    require_bool("overwrite", overwrite)
+    target = check_output_dir(option, path)
+    if target.is_dir() and any(target.iterdir()) and not overwrite:
+        raise ConfigError(option, str(path), f"an empty or new folder (it holds files; "
+                          f"overwrite=true replaces {replaces} in it)")
+    return target

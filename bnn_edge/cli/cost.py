@@ -6,19 +6,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bnn_edge.cli.app import CONF_DIR, fail, run_app
+from bnn_edge.cli.app import CONF_DIR, fail, one_line, run_app
 from bnn_edge.errors import BnnEdgeError, ConfigError
 from bnn_edge.hardware.cost import (
     HardwareParams,
     build_from,
     check_real_options,
+    check_results,
     cost_report,
+    csv_text,
     kind_of,
     markdown_variants,
-    plot_variants,
     provenance,
     si,
-    write_csv,
+    variants_chart,
+    write_files,
 )
 from bnn_edge.models import check_network
 
@@ -101,14 +103,66 @@ def _preset_choice(cfg) -> str:
     return cfg.hardware.name
 
 
+def _explicit_options() -> set[str]:
+    """The keys set on the command line (none when not run by Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return set()
+    return {o.lstrip("+~").partition("=")[0] for o in HydraConfig.get().overrides.task}
+
+
+def _checkpoint_network(cfg) -> tuple[str, str, int, dict, dict]:
+    """Model, variant, aug, builder options and report fields of ``cfg.ckpt_path``; the
+    checkpoint decides, and options given on the command line that say otherwise are
+    refused in one line naming both."""
+    from bnn_edge.experiment.rundir import describe_variant, load_module
+
+    hp = load_module(cfg.ckpt_path).hparams
+    net_options = dict(hp.get("net_options") or {})
+    theirs = {"model": hp.network, "binarize": hp.binarize, "aug": int(hp.aug),
+              "model.num_classes": int(hp.num_classes), "model.hidden": net_options.get("hidden")}
+    ours = {"model": cfg.model.name, "binarize": cfg.binarize, "aug": cfg.aug,
+            "model.num_classes": cfg.model.get("num_classes"),
+            "model.hidden": cfg.model.get("hidden")}
+    explicit = _explicit_options()
+    wrong = [f"{k}={ours[k]}" for k in theirs if k in explicit and ours[k] != theirs[k]]
+    if wrong:
+        raise BnnEdgeError(f"{', '.join(wrong)} on the command line contradict"
+                           f"{'s' if len(wrong) == 1 else ''} ckpt_path={cfg.ckpt_path}, a "
+                           f"checkpoint of {describe_variant(hp)}: with ckpt_path the "
+                           f"checkpoint decides (leave the option out or give its value)")
+    kwargs = {"aug": theirs["aug"], "num_classes": theirs["model.num_classes"], **net_options}
+    meta = {"checkpoint": str(Path(cfg.ckpt_path).resolve())}
+    return hp.network, hp.binarize, theirs["aug"], kwargs, meta
+
+
+def _count(cfg, name: str, binarize: str, aug: int, kwargs: dict, hw: HardwareParams) -> dict:
+    """The cost report on the meta device; a network too large for PyTorch's tensors is
+    refused in one line naming the options that size it."""
+    try:
+        return cost_report(build_from(name, kwargs), binarize,
+                           {"model": name, "binarize": binarize, "aug": aug}, hw,
+                           cfg.real_precision, cfg.real_memory, cfg.image_size)
+    except RuntimeError as e:
+        if "overflow" not in str(e):
+            raise
+        options = f"aug={aug}" + (f" and image_size={cfg.image_size} are" if name ==
+                                  "mobilenet" else " is")
+        raise BnnEdgeError(f"{options} not allowed: expected a network whose tensors take "
+                           f"fewer than 2**63 bytes each (PyTorch's limit: "
+                           f"{one_line(e)})") from None
+
+
 def run(cfg) -> int:
-    """The Hydra app's body; returns the exit status."""
+    """The Hydra app's body; returns the exit status. Nothing is written unless every
+    check passes and every result is finite (below RESULT_LIMIT)."""
     import json
     import sys
 
     from omegaconf import OmegaConf
 
-    from bnn_edge.validation import check_output_dir, require_choice, require_int
+    from bnn_edge.validation import check_unused_output_dir, require_choice, require_int
 
     try:
         hw_cfg = OmegaConf.to_container(cfg.hardware, resolve=True)
@@ -117,15 +171,9 @@ def run(cfg) -> int:
         require_choice("format", cfg.format, ("table", "json", "markdown"))
         check_real_options(cfg.real_precision, cfg.real_memory)
         require_int("image_size", cfg.image_size, 32)
-        check_output_dir("out", cfg.out)
+        out = check_unused_output_dir("out", cfg.out, cfg.overwrite, "the cost report's files")
         if cfg.ckpt_path is not None:
-            from bnn_edge.experiment.rundir import load_module
-
-            hp = load_module(cfg.ckpt_path).hparams
-            name, binarize, aug = hp.network, hp.binarize, int(hp.aug)
-            kwargs = {"aug": aug, "num_classes": int(hp.num_classes),
-                      **dict(hp.get("net_options") or {})}
-            meta = {"checkpoint": str(Path(cfg.ckpt_path).resolve())}
+            name, binarize, aug, kwargs, meta = _checkpoint_network(cfg)
         else:
             check_network(cfg.model.name, cfg.binarize, cfg.aug)
             name, binarize, aug = cfg.model.name, cfg.binarize, cfg.aug
@@ -136,26 +184,25 @@ def run(cfg) -> int:
             if name == "mobilenet":
                 kwargs["hidden"] = int(cfg.model.hidden)
             meta = {}
+        report = _count(cfg, name, binarize, aug, kwargs, hw) | meta
+        preset_path = CONF_DIR / "hardware" / f"{_preset_choice(cfg)}.yaml"
+        preset = (OmegaConf.to_container(OmegaConf.load(preset_path))
+                  if preset_path.is_file() else {})
+        check_results(report, hw, preset)
+        stem = out / f"cost_{name}_{binarize}_aug{aug}"
+        contents = {
+            Path(f"{stem}_layers.csv"): csv_text(report["layers"]),
+            Path(f"{stem}_variants.csv"): csv_text(report["variants"]),
+            Path(f"{stem}_variants.png"): variants_chart(
+                report["variants"], f"{name} aug={aug} on {hw.array_size}x{hw.array_size} "
+                                    f"2T2R arrays ({hw.name})"),
+        }
     except BnnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    build = build_from(name, kwargs)
-    net = build(binarize)
-    report = cost_report(net, build, {"model": name, "binarize": binarize, "aug": aug, **meta},
-                         hw, cfg.real_precision, cfg.real_memory, cfg.image_size)
-    preset_path = CONF_DIR / "hardware" / f"{_preset_choice(cfg)}.yaml"
-    preset = OmegaConf.to_container(OmegaConf.load(preset_path)) if preset_path.is_file() else {}
     param_rows = provenance(hw, sources, preset)
     report["parameters"] = param_rows
-    out = Path(str(cfg.out))
-    stem = f"cost_{name}_{binarize}_aug{aug}"
-    files = [out / f"{stem}_layers.csv", out / f"{stem}_variants.csv",
-             out / f"{stem}_variants.png"]
-    write_csv(files[0], report["layers"])
-    write_csv(files[1], report["variants"])
-    plot_variants(files[2], report["variants"],
-                  f"{name} aug={aug} on {hw.array_size}x{hw.array_size} 2T2R arrays "
-                  f"({hw.name})")
+    files = write_files(contents)
     report["files"] = [str(f) for f in files]
     if cfg.format == "json":
         print(json.dumps(report))

@@ -25,11 +25,15 @@ length or area of a convolution before pooling), on arrays of S x S 2T2R cells:
   run one after another and memory transfers overlap with computation.
 - **area**: arrays ``n * S^2 * cell_area`` plus periphery (``periphery_area_ratio`` times
   that); real weights held in SRAM take ``bits * sram_cell_area``; DRAM is off chip.
+
+The networks are built on PyTorch's meta device (shapes only, no weights), so any ``aug`` is
+counted; every result must stay below :data:`RESULT_LIMIT` (:func:`check_results`).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -37,13 +41,30 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bnn_edge.errors import ConfigError
-from bnn_edge.nn import BinaryLayer
+from bnn_edge.errors import BnnEdgeError, ConfigError
+from bnn_edge.nn import BinaryLayer, SignActivation
+from bnn_edge.validation import require_int
 
 PRECISIONS = {"fp32": 32, "int8": 8}
 MEMORIES = ("sram", "dram")
 VARIANTS = ("none", "classifier", "full")
 _WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Linear)
+#: modules whose output is +-1 when their input is (the input itself, a view, a maximum)
+_KEEPS_BINARY = (nn.Dropout, nn.Flatten, nn.Identity, nn.MaxPool1d, nn.MaxPool2d)
+#: integer parameters up to 2**53 stay exact in the float arithmetic of the costs
+INT_MAX = 2**53
+#: a result at or above this counts as an overflow: the sums, the mm^2 and ratio columns and
+#: the chart need headroom below the largest float (1.8e308)
+RESULT_LIMIT = 1e300
+#: physical relations between parameters, (lower, upper, strict, why): docs/cost.md
+RELATIONS = (
+    ("r_on_ohm", "r_off_ohm", True, "the on state is the low-resistance state"),
+    ("add8_energy_j", "add32_energy_j", False, "an 8-bit adder is a part of a 32-bit adder"),
+    ("sram_buffer_energy_per_64bit_j", "sram_weight_energy_per_64bit_j", False,
+     "a read of the 8 KB buffer costs no more than one of the 1 MB SRAM"),
+    ("sram_weight_energy_per_64bit_j", "dram_energy_per_64bit_j", False,
+     "a read of the on-chip 1 MB SRAM costs no more than one of the off-chip DRAM"),
+)
 
 
 @dataclass(frozen=True)
@@ -87,7 +108,8 @@ class HardwareParams:
     @classmethod
     def from_mapping(cls, values: dict, prefix: str = "hardware") -> HardwareParams:
         """Validated parameters; ConfigError names the first bad key (unknown, missing,
-        not a number, NaN or infinite, negative, zero where it must be positive)."""
+        not a number, NaN or infinite, negative, zero where it must be positive, an integer
+        above 2**53) or the first broken relation of :data:`RELATIONS` (naming both)."""
         values = {k: v for k, v in values.items() if k != "sources"}
         for key in values:
             if key not in cls.names():
@@ -105,8 +127,7 @@ class HardwareParams:
                 continue
             option = f"{prefix}.{key}"
             if key in cls._INTEGERS:
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise ConfigError(option, value, "an integer >= 1")
+                require_int(option, value, 1, INT_MAX)
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(option, value, "a number" + (" or null (derived)"
@@ -118,8 +139,45 @@ class HardwareParams:
                     raise ConfigError(option, value, "a number >= 0")
             elif value <= 0:
                 raise ConfigError(option, value, "a number > 0")
+        for low, high, strict, why in RELATIONS:
+            if values[low] > values[high] or (strict and values[low] == values[high]):
+                raise ConfigError(f"{prefix}.{low}", values[low],
+                                  f"a value {'below' if strict else 'at most'} "
+                                  f"{prefix}.{high}={values[high]!r} ({why})")
         return cls(**{k: (float(v) if isinstance(v, int) and k not in cls._INTEGERS
                           and k != "name" else v) for k, v in values.items()})
+
+    def inputs(self) -> dict[str, tuple[str, ...]]:
+        """The parameters each result (a LayerCost field, a total, a derived quantity) is
+        computed from, to name those that make it overflow."""
+        def own_or(key: str, *formula: str) -> tuple[str, ...]:
+            return (key,) if getattr(self, key) is not None else formula
+
+        pcsa = own_or("pcsa_read_energy_j", "read_voltage_v", "r_on_ohm", "r_off_ohm",
+                      "read_time_s")
+        popcount = own_or("popcount_energy_per_bit_j", "add8_energy_j")
+        moves = own_or("moved_bit_energy_j", "sram_buffer_energy_per_64bit_j")
+        fp32, int8 = ("fmult32_energy_j", "fadd32_energy_j"), ("mult8_energy_j", "add32_energy_j")
+        real = fp32 + int8 + ("add8_energy_j",)
+        weights = ("sram_weight_energy_per_64bit_j", "dram_energy_per_64bit_j")
+        buffer = ("sram_buffer_energy_per_64bit_j",)
+        binary = pcsa + popcount + moves + real
+        cell = ("cell_area_f2", "array_feature_size_m")
+        arrays = ("array_size", *cell, "periphery_area_ratio")
+        sram = ("sram_cell_area_f2", "digital_feature_size_m")
+        return {
+            "energy_pcsa_j": pcsa, "energy_popcount_j": popcount, "energy_moves_j": moves,
+            "energy_real_j": real, "energy_weights_j": weights, "energy_activations_j": buffer,
+            "energy_binary_j": binary, "energy_j": binary + weights + buffer,
+            "latency_s": ("read_time_s", "clock_hz", "mac_units"),
+            "area_arrays_m2": arrays, "area_sram_m2": sram, "area_m2": arrays + sram,
+            "pcsa_read_energy_j": pcsa, "popcount_energy_per_bit_j": popcount,
+            "moved_bit_energy_j": moves, "cell_area_m2": cell,
+            "array_area_m2": (*cell, "array_size"), "mac_energy_fp32_j": fp32,
+            "mac_energy_int8_j": int8,
+            "sram_weight_bit_energy_j": weights[:1], "dram_bit_energy_j": weights[1:],
+            "buffer_bit_energy_j": buffer, "sram_bit_area_m2": sram,
+        }
 
     # --- derived quantities (docs/cost.md, "Parameters") ---
     @property
@@ -246,8 +304,13 @@ class LayerCost:
 
 
 def _bits(n: int) -> int:
-    """Bits of a counter that holds 0..n."""
-    return max(1, math.ceil(math.log2(n + 1)))
+    """Bits of a counter that holds 0..n (ceil(log2(n + 1)), exact for any n)."""
+    return max(1, n.bit_length())
+
+
+def _tiles(n: int, size: int) -> int:
+    """ceil(n / size) in integers (exact for any n)."""
+    return -(-n // size)
 
 
 def binary_layer_cost(rows: int, cols: int, positions: int, hw: HardwareParams,
@@ -255,7 +318,7 @@ def binary_layer_cost(rows: int, cols: int, positions: int, hw: HardwareParams,
                       precision: str = "fp32") -> LayerCost:
     """Counts and costs of a binary layer (R x C, P evaluations) on S x S arrays."""
     s = hw.array_size
-    row_tiles, col_tiles = math.ceil(rows / s), math.ceil(cols / s)
+    row_tiles, col_tiles = _tiles(rows, s), _tiles(cols, s)
     c = LayerCost(name, "binary_real_input" if real_input else "binary", rows, cols, positions)
     c.arrays = row_tiles * col_tiles
     c.row_reads = positions * rows * col_tiles
@@ -314,18 +377,27 @@ class LayerShape:
 def layer_shapes(net: nn.Module, input_shape: tuple[int, ...]) -> list[LayerShape]:
     """Conv and linear layers in forward order with fan-in, outputs and positions.
 
-    One forward pass (eval mode, batch 1) on a normal random input: a binary layer's input
-    is binary when every value it receives is +-1.
+    One forward pass (eval mode, batch 1) on the device of the weights, which may be the
+    meta device (shapes only). A layer's input is binary when it comes from a sign
+    activation, through modules that keep +-1 values (:data:`_KEEPS_BINARY`) or views.
     """
     found: list[LayerShape] = []
     handles = []
+    binary: dict[int, torch.Tensor] = {}  # id -> tensor, held so that no id is reused
+
+    def is_binary(x: torch.Tensor) -> bool:
+        return id(x) in binary or (x._base is not None and id(x._base) in binary)
+
+    def propagate(module, args, out):
+        if isinstance(module, SignActivation) or is_binary(args[0]):
+            binary[id(out)] = out
 
     def hook(name: str):
         def record(module, args, out):
             x = args[0]
             cols = module.weight.shape[0]
             found.append(LayerShape(
-                name, isinstance(module, BinaryLayer), bool(torch.all(x.abs() == 1)),
+                name, isinstance(module, BinaryLayer), is_binary(x),
                 int(module.weight[0].numel()), int(cols), int(out[0].numel() // cols),
                 sum(p.numel() for p in module.parameters(recurse=False)),
                 int(x[0].numel()), int(out[0].numel())))
@@ -334,15 +406,28 @@ def layer_shapes(net: nn.Module, input_shape: tuple[int, ...]) -> list[LayerShap
     for name, m in net.named_modules():
         if isinstance(m, _WEIGHTED):
             handles.append(m.register_forward_hook(hook(name)))
+        elif isinstance(m, (SignActivation, *_KEEPS_BINARY)):
+            handles.append(m.register_forward_hook(propagate))
+    device = next(net.parameters()).device
     was_training = net.training
     net.eval()
     try:
-        net(torch.randn(1, *input_shape, generator=torch.Generator().manual_seed(0)))
+        net(torch.zeros(1, *input_shape, device=device))
     finally:
         net.train(was_training)
         for h in handles:
             h.remove()
     return found
+
+
+def meta_shapes(build, binarize: str,
+                image_size: int = 224) -> tuple[tuple[int, ...], list[LayerShape]]:
+    """Input shape and layer shapes of ``build(binarize)`` built on PyTorch's meta device:
+    no weight is allocated, so any ``aug`` is counted (as ``bnn_edge.memory`` does)."""
+    with torch.device("meta"):
+        net = build(binarize)
+    shape = input_shape_of(net, image_size)
+    return shape, layer_shapes(net, shape)
 
 
 def network_cost(shapes: list[LayerShape], hw: HardwareParams, precision: str = "fp32",
@@ -392,14 +477,14 @@ def input_shape_of(net: nn.Module, image_size: int = 224) -> tuple[int, ...]:
     return (3, image_size, image_size)
 
 
-def variant_comparison(build, input_shape: tuple[int, ...], hw: HardwareParams) -> list[dict]:
+def variant_comparison(build, hw: HardwareParams, image_size: int = 224) -> list[dict]:
     """Every variant x real precision x real-weight memory: totals per inference.
 
-    ``build(binarize)`` returns the network of that variant.
+    ``build(binarize)`` returns the network of that variant (built on the meta device).
     """
     rows = []
     for binarize in VARIANTS:
-        shapes = layer_shapes(build(binarize), input_shape)
+        shapes = meta_shapes(build, binarize, image_size)[1]
         for precision in PRECISIONS:
             for memory in MEMORIES:
                 t = totals(network_cost(shapes, hw, precision, memory))
@@ -408,29 +493,75 @@ def variant_comparison(build, input_shape: tuple[int, ...], hw: HardwareParams) 
     return rows
 
 
-def cost_report(net: nn.Module, build, meta: dict, hw: HardwareParams, precision: str,
+def cost_report(build, binarize: str, meta: dict, hw: HardwareParams, precision: str,
                 memory: str, image_size: int = 224) -> dict:
-    """The per-layer costs of ``net`` and the comparison of the three variants."""
+    """The per-layer costs of ``build(binarize)`` and the comparison of the three variants."""
     check_real_options(precision, memory)
-    shape = input_shape_of(net, image_size)
-    layers = network_cost(layer_shapes(net, shape), hw, precision, memory)
+    shape, shapes = meta_shapes(build, binarize, image_size)
+    layers = network_cost(shapes, hw, precision, memory)
     return {**meta, "input_shape": list(shape), "real_precision": precision,
             "real_memory": memory, "hardware": asdict(hw),
             "derived": {k: v for k, (v, _) in hw.derived().items()},
             "layers": [c.row() for c in layers], "totals": totals(layers),
-            "variants": variant_comparison(build, shape, hw)}
+            "variants": variant_comparison(build, hw, image_size)}
 
 
-def write_csv(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+def _baseline(variants: list[dict]) -> dict:
+    """The variant the ratios refer to: the real network in fp32 with its weights in DRAM."""
+    return next(v for v in variants if v["binarize"] == "none"
+                and v["real_precision"] == "fp32" and v["real_memory"] == "dram")
 
 
-def plot_variants(path: Path, variants: list[dict], title: str) -> None:
-    """Bar chart: energy per inference and chip area of every variant / real storage."""
+def overflowing(report: dict) -> list[str]:
+    """The results of ``report`` that are not finite or reach :data:`RESULT_LIMIT` (per-layer
+    fields, totals, variants, derived quantities, the ratios to the baseline), by name."""
+    bad: list[str] = []
+
+    def visit(row: dict) -> None:
+        for key, value in row.items():
+            if (isinstance(value, float) and not abs(value) < RESULT_LIMIT
+                    and key not in bad):
+                bad.append(key)
+
+    for row in [*report["layers"], report["totals"], *report["variants"], report["derived"]]:
+        visit(row)
+    base = _baseline(report["variants"])["energy_j"]
+    if any(not v["energy_j"] < RESULT_LIMIT * base for v in report["variants"]):
+        visit({"energy_j": math.inf})
+    return bad
+
+
+def check_results(report: dict, hw: HardwareParams, preset: dict,
+                  prefix: str = "hardware") -> None:
+    """BnnEdgeError naming the parameters whose values make a result overflow: those a
+    result is computed from that differ from ``preset`` (all of them if none differs)."""
+    bad = overflowing(report)
+    if not bad:
+        return
+    inputs = hw.inputs()
+    used = {p for key in bad for p in inputs[key]}
+    candidates = [p for p in HardwareParams.names() if p in used]
+    named = [p for p in candidates if preset.get(p) != getattr(hw, p)] or candidates
+    values = ", ".join(f"{prefix}.{p}={getattr(hw, p)!r}" for p in named)
+    one = len(named) == 1
+    raise BnnEdgeError(f"{values} {'is' if one else 'are'} not allowed: expected "
+                       f"{'a value' if one else 'values'} for which every result of the "
+                       f"cost model stays below {RESULT_LIMIT:g} ({', '.join(bad)} "
+                       f"overflow{'s' if len(bad) == 1 else ''})")
+
+
+def csv_text(rows: list[dict]) -> str:
+    """``rows`` as CSV (header from the first row)."""
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def variants_chart(variants: list[dict], title: str) -> bytes:
+    """PNG bar chart: energy per inference and chip area of every variant / real storage
+    (rendered in memory, so that a failure leaves no file)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -438,6 +569,13 @@ def plot_variants(path: Path, variants: list[dict], title: str) -> None:
 
     labels = [f"{v['binarize']}\n{v['real_precision']} {v['real_memory']}" for v in variants]
     fig, (ax_e, ax_a) = plt.subplots(2, 1, figsize=(max(8, 0.75 * len(labels)), 7), sharex=True)
+    try:
+        return _draw_variants(fig, ax_e, ax_a, labels, variants, title)
+    finally:
+        plt.close(fig)
+
+
+def _draw_variants(fig, ax_e, ax_a, labels: list[str], variants: list[dict], title: str) -> bytes:
     x = range(len(labels))
     ax_e.bar(x, [v["energy_binary_j"] for v in variants], label="binary layers (2T2R arrays)")
     ax_e.bar(x, [v["energy_real_j"] for v in variants],
@@ -458,9 +596,20 @@ def plot_variants(path: Path, variants: list[dict], title: str) -> None:
     ax_a.set_xticks(list(x), labels, fontsize=7)
     ax_a.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    return buf.getvalue()
+
+
+def write_files(contents: dict[Path, str | bytes]) -> list[Path]:
+    """Write every file (its folder created if missing); return their paths."""
+    for path, content in contents.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, newline="")
+    return list(contents)
 
 
 def provenance(hw: HardwareParams, sources: dict, preset: dict) -> list[dict]:
@@ -508,8 +657,7 @@ def si(value: float, unit: str) -> str:
 
 def markdown_variants(report: dict) -> str:
     """The variant comparison as a Markdown table (docs/cost.md is made of these)."""
-    base = next(v for v in report["variants"] if v["binarize"] == "none"
-                and v["real_precision"] == "fp32" and v["real_memory"] == "dram")
+    base = _baseline(report["variants"])
     lines = [f"{report['model']} aug={report['aug']}, parameter set "
              f"{report['hardware']['name']}, per inference:", "",
              "| binarize | real layers | arrays | energy: binary | energy: real | energy total "

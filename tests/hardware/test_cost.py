@@ -8,14 +8,18 @@ import math
 from dataclasses import replace
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 from torch import nn
 
 from bnn_edge.cli.app import CONF_DIR
-from bnn_edge.errors import ConfigError
+from bnn_edge.errors import BnnEdgeError, ConfigError
 from bnn_edge.hardware.cost import (
     HardwareParams,
     binary_layer_cost,
+    build_from,
+    check_results,
+    cost_report,
     layer_shapes,
     network_cost,
     real_layer_cost,
@@ -23,8 +27,8 @@ from bnn_edge.hardware.cost import (
 )
 from bnn_edge.hardware.memory import array_mapping, memory_report
 from bnn_edge.models import build_network
-from bnn_edge.nn import BinaryConv1d, BinaryLinear, SignActivation
-from tests.conftest import run_cli
+from bnn_edge.nn import BinaryConv1d, BinaryLayer, BinaryLinear, SignActivation
+from tests.conftest import run_cli, stderr_lines
 
 ENERGY_KEYS = ("add8_energy_j", "mult8_energy_j", "add32_energy_j", "fadd32_energy_j",
                "fmult32_energy_j", "sram_buffer_energy_per_64bit_j",
@@ -150,7 +154,8 @@ def test_energies_scale_linearly_with_their_parameters(hw, k):
 @pytest.mark.parametrize("key, value, expected", [
     ("pcsa_read_energy_j", -1e-15, "a number > 0"),
     ("read_time_s", math.nan, "a finite number"),
-    ("array_size", 0, "an integer >= 1"),
+    ("array_size", 0, r"an integer in \[1, 9007199254740992\]"),
+    ("mac_units", 2**60, r"an integer in \[1, 9007199254740992\]"),
     ("periphery_area_ratio", -0.5, "a number >= 0"),
     ("clock_hz", "fast", "a number"),
 ])
@@ -180,6 +185,11 @@ def test_presets_are_valid_and_every_parameter_has_a_source():
                            "rram_2t2r_130nm, rram_2t2r_45nm"),
     ("real_precision=fp16", "error: real_precision='fp16' is not allowed: expected one of "
                             "fp32, int8"),
+    ("hardware.r_on_ohm=1e7", "error: hardware.r_on_ohm=10000000.0 is not allowed: expected a "
+                              "value below hardware.r_off_ohm=900000.0"),
+    ("overwrite=maybe", "error: overwrite='maybe' is not allowed: expected true or false"),
+    ("aug=20000000", "error: aug=20000000 is not allowed: expected a network whose tensors "
+                     "take fewer than 2**63 bytes each"),
 ])
 def test_cli_rejects_a_bad_parameter_in_one_line(arg, line, tmp_path):
     proc = run_cli("bnn_edge.hardware.cost", arg, f"out={tmp_path}")
@@ -214,8 +224,8 @@ def test_cli_report_files_and_variants(tmp_path):
         png = f.read()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
-    js = run_cli("bnn_edge.hardware.cost", "model=eeg", "binarize=full", f"out={tmp_path}",
-                 "format=json", "hardware=rram_2t2r_45nm")
+    js = run_cli("bnn_edge.hardware.cost", "model=eeg", "binarize=full",
+                 f"out={tmp_path / 'eeg'}", "format=json", "hardware=rram_2t2r_45nm")
     assert js.returncode == 0, js.stderr[-3000:]
     report = json.loads(js.stdout)
     assert report["hardware"]["name"] == "rram_2t2r_45nm"
@@ -226,8 +236,9 @@ def test_cli_report_files_and_variants(tmp_path):
 
 
 def test_cli_from_a_checkpoint(ecg_checkpoint, tmp_path):
+    """The checkpoint decides; options that agree with it may be given."""
     proc = run_cli("bnn_edge.hardware.cost", f"ckpt_path={ecg_checkpoint}", f"out={tmp_path}",
-                   "format=json", "binarize=full")  # binarize is the checkpoint's, not this
+                   "format=json", "model=ecg", "binarize=classifier", "aug=1")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     assert (report["model"], report["binarize"], report["aug"]) == ("ecg", "classifier", 1)
@@ -235,8 +246,183 @@ def test_cli_from_a_checkpoint(ecg_checkpoint, tmp_path):
     assert report["totals"]["arrays"] == 486
 
 
+def test_cli_refuses_options_that_contradict_the_checkpoint(ecg_checkpoint, tmp_path):
+    """model=/binarize=/aug= that disagree with the checkpoint used to be ignored silently."""
+    out = tmp_path / "out"
+    proc = run_cli("bnn_edge.hardware.cost", f"ckpt_path={ecg_checkpoint}", f"out={out}",
+                   "model=eeg", "binarize=none", "aug=1")
+    assert proc.returncode == 2
+    lines = stderr_lines(proc)
+    assert len(lines) == 1 and lines[0].startswith(
+        f"error: model=eeg, binarize=none on the command line contradict "
+        f"ckpt_path={ecg_checkpoint}, a checkpoint of ecg binarize=classifier aug=1 "), proc.stderr
+    assert not out.exists()
+
+
 def test_layer_shapes_see_binary_inputs():
     shapes = layer_shapes(build_network("mobilenet", "full", 1, num_classes=10, hidden=64),
                           (3, 32, 32))
     assert not shapes[0].binary and not shapes[0].binary_input  # the first conv stays real
     assert all(s.binary and s.binary_input for s in shapes[1:])
+
+
+@pytest.mark.parametrize("model, binarize, size", [
+    (m, b, s) for m, s in (("ecg", None), ("eeg", None), ("mobilenet", 32))
+    for b in ("none", "classifier", "full")])
+def test_binary_inputs_found_from_the_structure_match_the_values(model, binarize, size):
+    """Shapes are taken on the meta device, so the +-1 inputs are found from the modules
+    (sign, then dropout / flatten / max pool / views); on a real network the values agree."""
+    options = {"num_classes": 10, "hidden": 64} if model == "mobilenet" else {}
+    net = build_network(model, binarize, 1, **options).eval()
+    shape = (3, size, size) if size else tuple(net.spec.input_shape)
+    seen = {}
+
+    def record(name):
+        def hook(module, args, out):
+            seen[name] = bool(torch.all(args[0].abs() == 1))
+        return hook
+
+    hooks = [m.register_forward_hook(record(name)) for name, m in net.named_modules()
+             if isinstance(m, BinaryLayer)]
+    with torch.no_grad():
+        net(torch.randn(1, *shape, generator=torch.Generator().manual_seed(0)))
+    for h in hooks:
+        h.remove()
+    found = {s.name: s.binary_input for s in layer_shapes(net, shape) if s.binary}
+    assert found == seen
+    # the first conv of ECG/EEG `full` is binary and sees the signal; MobileNet's stays real
+    real_input = binarize == "full" and model != "mobilenet"
+    assert sum(found.values()) == len(found) - real_input
+
+
+def ecg_layers(aug: int) -> list[tuple[int, int, int]]:
+    """(R, C, P) of every ECG layer at ``aug``, from Table II: 12 x 750 input, convs of
+    32 * aug kernels of 13, 11, 9, 7, 5 taps (max pool 2 after the first two), FC 75, FC 2."""
+    c = 32 * aug
+    return [(12 * 13, c, 738), (c * 11, c, 359), (c * 9, c, 171), (c * 7, c, 165),
+            (c * 5, c, 161), (161 * c, 75, 1), (75, 2, 1)]
+
+
+def tiles(n: int) -> int:
+    return -(-n // 32)
+
+
+@pytest.mark.parametrize("aug", [2, 100_000])
+def test_any_aug_is_counted_exactly_on_the_meta_device(hw, aug):
+    """aug=100000 would need 450 TB of ECG weights: the networks are built on the meta
+    device, and the counts equal the closed form of the counting rules (docs/cost.md)."""
+    devices = []
+
+    def build(binarize):
+        net = build_network("ecg", binarize, aug)
+        devices.append(next(net.parameters()).device.type)
+        return net
+
+    report = cost_report(build, "full", {"model": "ecg", "binarize": "full", "aug": aug}, hw,
+                         "fp32", "sram")
+    assert set(devices) == {"meta"} and len(devices) == 4
+    layers = ecg_layers(aug)
+    hidden = layers[1:]  # binary inputs: every layer but the first conv
+    full = report["totals"]
+    assert full["arrays"] == sum(tiles(r) * tiles(c) for r, c, _ in layers)
+    assert full["pcsa_ops"] == sum(r * c * p for r, c, p in layers)
+    assert full["row_reads"] == sum(p * r * tiles(c) for r, c, p in layers)
+    assert full["real_adds"] == 156 * 32 * aug * 738
+    assert full["xnor_ops"] == full["pcsa_ops"] - full["real_adds"]
+    assert full["partial_sum_bits"] == sum(p * c * (tiles(r) - 1) * 6 for r, c, p in hidden)
+    assert full["threshold_bits"] == sum(p * c * r.bit_length() for r, c, p in hidden)
+    by = {(v["binarize"], v["real_precision"], v["real_memory"]): v for v in report["variants"]}
+    classifier = by["classifier", "fp32", "sram"]
+    convs = layers[:5]
+    assert classifier["macs"] == sum(r * c * p for r, c, p in convs)
+    assert classifier["weight_bits"] == 32 * sum(r * c + c for r, c, _ in convs)
+    assert classifier["arrays"] == sum(tiles(r) * tiles(c) for r, c, _ in layers[5:])
+    assert by["full", "fp32", "sram"]["arrays"] == full["arrays"]
+    assert by["none", "int8", "dram"]["macs"] == sum(r * c * p for r, c, p in layers)
+
+
+def ecg_report(hw: HardwareParams) -> dict:
+    return cost_report(build_from("ecg", {"aug": 1}), "classifier",
+                       {"model": "ecg", "binarize": "classifier", "aug": 1}, hw, "fp32", "sram")
+
+
+@pytest.mark.parametrize("changes, named", [
+    ({"pcsa_read_energy_j": 1e308}, "hardware.pcsa_read_energy_j=1e+308 is not allowed"),
+    ({"read_time_s": 1e300}, "hardware.read_time_s=1e+300 is not allowed"),
+    ({"clock_hz": 1e-300}, "hardware.clock_hz=1e-300 is not allowed"),
+    ({"sram_cell_area_f2": 1e308}, "hardware.sram_cell_area_f2=1e+308 is not allowed"),
+    ({"dram_energy_per_64bit_j": 1e300}, "hardware.dram_energy_per_64bit_j=1e+300 is not"),
+    ({"read_voltage_v": 1e150, "read_time_s": 1e150},
+     "hardware.read_voltage_v=1e+150, hardware.read_time_s=1e+150 are not allowed"),
+])
+def test_overflowing_results_name_the_parameters(changes, named):
+    """Every result must stay finite (below 1e300): the parameters that differ from the
+    preset and feed an overflowing result are named."""
+    base = preset()
+    hw = HardwareParams.from_mapping(base | changes)
+    report = ecg_report(hw)
+    with pytest.raises(BnnEdgeError, match="stays below 1e\\+300") as info:
+        check_results(report, hw, base)
+    assert str(info.value).startswith(named)
+    default = HardwareParams.from_mapping(base)
+    check_results(ecg_report(default), default, base)  # the preset's values pass
+
+
+@pytest.mark.parametrize("low, high, value, strict", [
+    ("r_on_ohm", "r_off_ohm", 900000.0, True),
+    ("add8_energy_j", "add32_energy_j", 2e-13, False),
+    ("sram_buffer_energy_per_64bit_j", "sram_weight_energy_per_64bit_j", 2e-10, False),
+    ("sram_weight_energy_per_64bit_j", "dram_energy_per_64bit_j", 2e-9, False),
+])
+def test_parameters_must_be_physically_consistent(low, high, value, strict):
+    """R_on < R_off; an 8-bit add costs no more than a 32-bit one; 8 KB buffer <= 1 MB SRAM
+    <= DRAM per access. The error names both parameters."""
+    base = preset()
+    with pytest.raises(ConfigError, match=f"hardware.{high}={base[high]!r}") as info:
+        HardwareParams.from_mapping(base | {low: value})
+    assert info.value.option == f"hardware.{low}"
+    equal = base | {low: base[high]}
+    if strict:
+        with pytest.raises(ConfigError):
+            HardwareParams.from_mapping(equal)
+    else:
+        HardwareParams.from_mapping(equal)
+
+
+@pytest.mark.parametrize("arg, named", [
+    ("hardware.pcsa_read_energy_j=1e308", "hardware.pcsa_read_energy_j=1e+308"),
+    ("hardware.read_time_s=1e300", "hardware.read_time_s=1e+300"),
+])
+def test_cli_stops_on_an_overflow_before_writing(tmp_path, arg, named):
+    """An energy of 1e308 used to write inf into the CSVs (exit 0), a read time of 1e300 to
+    end in a traceback in the chart after writing the CSVs."""
+    out = tmp_path / "out"
+    proc = run_cli("bnn_edge.hardware.cost", "model=ecg", arg, f"out={out}")
+    assert proc.returncode == 2
+    lines = stderr_lines(proc)
+    assert len(lines) == 1 and lines[0].startswith(f"error: {named} is not allowed"), \
+        proc.stderr
+    assert not out.exists()
+
+
+def test_cli_refuses_a_folder_with_files_unless_overwrite(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    proc = run_cli("bnn_edge.hardware.cost", "model=ecg", f"out={out}", "format=markdown")
+    assert proc.returncode == 2
+    assert stderr_lines(proc) == [
+        f"error: out='{out}' is not allowed: expected an empty or new folder (it holds files; "
+        f"overwrite=true replaces the cost report's files in it)"]
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    stale = out / "cost_ecg_classifier_aug1_variants.csv"
+    stale.write_text("old")
+    proc = run_cli("bnn_edge.hardware.cost", "model=ecg", f"out={out}", "format=markdown",
+                   "overwrite=true")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cost_ecg_classifier_aug1_layers.csv", "cost_ecg_classifier_aug1_variants.csv",
+        "cost_ecg_classifier_aug1_variants.png", "notes.txt"]
+    assert (out / "notes.txt").read_text() == "mine"
+    with open(stale) as f:
+        assert len(list(csv.DictReader(f))) == 12
