@@ -24,13 +24,17 @@ def _isolated_env(monkeypatch, cache_dir, tmp_path):
     monkeypatch.setenv("BNN_EDGE_LOG_DIR", str(tmp_path / "logs"))
 
 
-def run_cli(module: str, *args: str, env: dict | None = None, timeout: int = 600):
-    """Run ``python -m module args`` from the repository root; return the CompletedProcess."""
+def run_cli(module: str, *args: str, env: dict | None = None, timeout: int = 600,
+            preexec_fn=None):
+    """Run ``python -m module args`` from the repository root; return the CompletedProcess.
+
+    ``preexec_fn`` runs in the child before the command (e.g. to set a resource limit)."""
     import subprocess
 
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=preexec_fn)
 
 
 def stderr_lines(proc) -> list[str]:

@@ -4,9 +4,10 @@ The cache lives outside the repository: ``$BNN_EDGE_CACHE`` if set, else
 ``$XDG_CACHE_HOME/bnn_edge`` (``~/.cache/bnn_edge``). Files are plain ``.npz`` archives
 written atomically (temporary file in the same folder, then ``os.replace``), so a run
 killed mid-write never leaves a file that a later run reads; temporary files left by a
-killed writer are removed by the next write. Files are loaded with ``allow_pickle=False``
-and checked like freshly built data: :func:`load_or_build` names a cache that fails the
-checks, rebuilds it and replaces it.
+killed writer are removed by the next write, and a write that fails (a full disk) removes
+its own. Files get the mode ``open()`` gives (0o666 less the umask), so a cache can be
+shared. Files are loaded with ``allow_pickle=False`` and checked like freshly built data:
+:func:`load_or_build` names a cache that fails the checks, rebuilds it and replaces it.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import socket
 import sys
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable
@@ -92,20 +93,31 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
 
 
 def save_arrays_atomic(path: Path, **arrays: np.ndarray) -> None:
-    """Write ``arrays`` to ``path`` (.npz) so that readers see the whole file or none."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_HOST}.{os.getpid()}.",
-                               suffix=".tmp")
+    """Write ``arrays`` to ``path`` (.npz) so that readers see the whole file or none.
+
+    The file gets mode 0o666 less the umask, as ``open()`` gives (a shared cache stays
+    readable by the group); a failed write (a full disk) leaves no temporary file and
+    raises a DataError naming the folder.
+    """
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
+        tmp = path.parent / f".{path.name}.{_HOST}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                     0o666)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise DataError(f"{path.parent}: cannot write the cache file {path.name} "
+                        f"({e.strerror or e}); free space there or set data.cache_dir to "
+                        f"another folder") from e
 
 
 def load_arrays(path: Path) -> dict[str, np.ndarray]:

@@ -6,7 +6,10 @@ Every corruption below, planted in a synthetic-ECG cache, would otherwise be tra
 
 from __future__ import annotations
 
+import errno
 import os
+import resource
+import signal
 import subprocess
 import sys
 import time
@@ -19,6 +22,7 @@ from bnn_edge.data.cache import load_arrays, remove_stale_temporaries, save_arra
 from bnn_edge.data.ecg import ECGDataModule
 from bnn_edge.data.ecg.sources.challenge import CHALLENGE_INPUTS, CHALLENGE_LABELS
 from bnn_edge.errors import ConfigError, DataError
+from tests.conftest import run_cli, stderr_lines
 
 
 def ecg(cache_dir, **kwargs) -> ECGDataModule:
@@ -168,3 +172,60 @@ def test_unreadable_cache_names_the_file(tmp_path):
     path.write_bytes(b"PK garbage")
     with pytest.raises(DataError, match=rf"^{path}: cannot read cached arrays"):
         load_arrays(path)
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_cache_files_get_the_users_umask(umask, mode, tmp_path):
+    """A shared cache needs group-readable files: the mode open() gives, not mkstemp's 0600."""
+    old = os.umask(umask)
+    try:
+        save_arrays_atomic(tmp_path / "set.npz", x=np.zeros(3))
+        save_arrays_atomic(tmp_path / "set.npz", x=np.ones(3))  # a replaced file too
+    finally:
+        os.umask(old)
+    assert (tmp_path / "set.npz").stat().st_mode & 0o777 == mode
+    assert [p.name for p in tmp_path.iterdir()] == ["set.npz"]
+
+
+def test_a_full_disk_leaves_no_file_and_names_the_cache_folder(tmp_path, monkeypatch):
+    """ENOSPC halfway through the write: one line naming the folder, no temporary or partial
+    file, and the same run goes through once there is space again."""
+    def disk_full(f, **arrays):
+        f.write(b"PK partial archive")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    folder = tmp_path / "cache"
+    monkeypatch.setattr(cache_mod.np, "savez", disk_full)
+    dm = ecg(folder)
+    with pytest.raises(DataError) as e:
+        dm.setup()
+    assert str(e.value) == (f"{folder}: cannot write the cache file {dm.cache_path().name} "
+                            f"(No space left on device); free space there or set "
+                            f"data.cache_dir to another folder")
+    assert list(folder.iterdir()) == []
+    monkeypatch.undo()
+    again = ecg(folder)
+    again.setup()
+    assert again.arrays.info["cache"].startswith("generated in")
+    assert [p.name for p in folder.iterdir()] == [dm.cache_path().name]
+
+
+def _file_size_limit():
+    """In the child: files may grow to 1 MB, and a larger write fails (EFBIG) instead of
+    killing the process, as a full disk fails it."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2**20, 2**20))
+
+
+def test_cli_cache_write_failure_is_one_line(tmp_path):
+    """A real failed write (a 1.4 MB cache under a 1 MB file limit) in the training command."""
+    cache = tmp_path / "cache"
+    proc = run_cli("bnn_edge.train", "model=ecg", "data.n_trials=40", "data.folds=2",
+                   f"data.cache_dir={cache}", f"hydra.run.dir={tmp_path / 'run'}",
+                   preexec_fn=_file_size_limit)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = [line for line in stderr_lines(proc) if not line.startswith("INFO: ")]
+    assert line.startswith(f"error: {cache}: cannot write the cache file ecg_synthetic_")
+    assert line.endswith(".npz (File too large); free space there or set data.cache_dir to "
+                         "another folder")
+    assert list(cache.iterdir()) == []

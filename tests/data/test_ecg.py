@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,9 @@ from bnn_edge.data import cache as cache_mod
 from bnn_edge.data import ecg as ecg_mod
 from bnn_edge.data.base import kfold_split
 from bnn_edge.data.ecg import ECGDataModule, make_inversion_task, reverse_electrodes
-from bnn_edge.errors import ConfigError
+from bnn_edge.data.ecg.nuisance import synthesize_trials
+from bnn_edge.data.ecg.sources import synthetic
+from bnn_edge.errors import ConfigError, DataError
 
 
 def einthoven_residuals(x: np.ndarray) -> tuple[float, float]:
@@ -210,3 +214,69 @@ def test_generation_leaves_the_global_torch_rng_alone():
     ecgs = ecg_mod.generate_deepfake_ecgs(2, seed=3, progress=False)
     assert ecgs.shape == (2, 12, 5000)
     assert torch.equal(torch.get_rng_state(), before)
+
+
+@pytest.mark.parametrize(("swaps", "repeated"), [
+    (["LA-RA", "LA-RA"], "LA-RA appears 2 times"),
+    (["V1-V2", "V2-V1"], "V1-V2 appears 2 times"),
+    (["la-ra", "V3-V4", "RA-LA", "v4-v3", "LA-RA"], "LA-RA appears 3 times, V3-V4 appears 2 times"),
+])
+def test_a_swap_given_twice_is_refused(swaps, repeated, tmp_path):
+    """One physical swap under two names would be drawn twice as often and counted apart."""
+    with pytest.raises(ConfigError) as e:
+        ECGDataModule(cache_dir=str(tmp_path), swaps=swaps, swap_weights="uniform")
+    assert str(e.value) == (f"data.swaps={swaps!r} is not allowed: expected each electrode "
+                            f"swap once, whatever the order of its two electrodes ({repeated})")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_swap_counts_are_the_reversals_found_in_the_trials(tmp_path):
+    """Each trial is matched to the reversal that turns its clean version into it; the
+    counts of data.json, the categories and the description use the same names."""
+    kwargs = dict(n_trials=40, folds=2, seed=3, cache_dir=str(tmp_path), progress=False,
+                  inverted_fraction=0.75, swap_weights=[1, 1, 2])
+    dm = ECGDataModule(swaps=["V2-V1", "ra-la", "LA-LL"], **kwargs)
+    dm.setup()
+    ecgs = synthetic.generate_deepfake_ecgs(40, seed=3, progress=False)
+    clean = synthesize_trials(ecgs, 500, np.random.default_rng(3), dm.data_source.nuisance)
+    candidates = ("LA-RA", "LA-LL", "RA-LL", "V1-V2", "V2-V3")
+    found = []
+    for x, c in zip(dm.arrays.x, clean, strict=True):
+        match = [s for s in candidates if np.array_equal(x, reverse_electrodes(c, s))]
+        match += ["correct"] if np.array_equal(x, c) else []
+        assert len(match) == 1
+        found += match
+    found = np.array(found)
+    assert ((found != "correct") == (dm.arrays.y == 1)).all() and dm.arrays.y.sum() == 30
+    reversed_ = Counter(found[found != "correct"].tolist())
+    summary = dm.summary()
+    assert summary["swaps"] == ["V1-V2", "LA-RA", "LA-LL"]
+    assert summary["swap_counts"] == dict(reversed_) and sum(reversed_.values()) == 30
+    assert len(reversed_) == 3
+    for split in ("train", "val", "test"):
+        assert dm.categories(split) == found[getattr(dm.split, split)].tolist()
+    assert "(V1-V2 25%, LA-RA 25%, LA-LL 50%) on 75%" in summary["description"]
+    same = ECGDataModule(swaps=["V1-V2", "LA-RA", "LA-LL"], **kwargs)
+    assert same.cache_path() == dm.cache_path()  # the same data under either spelling
+
+
+def test_non_finite_generated_trials_name_the_options_not_the_cache(tmp_path, monkeypatch):
+    """Trials that go NaN while generated stop the run naming what made them; no cache file."""
+    real = synthetic.generate_deepfake_ecgs
+
+    def generator_gone_wrong(n, seed, **kwargs):
+        ecgs = real(n, seed, **kwargs)
+        ecgs[2, 0] = np.nan  # lead I of one ECG
+        return ecgs
+
+    monkeypatch.setattr(synthetic, "generate_deepfake_ecgs", generator_gone_wrong)
+    dm = ECGDataModule(n_trials=12, folds=2, seed=4, cache_dir=str(tmp_path), progress=False,
+                       gain_spread=0.5)
+    with pytest.raises(DataError) as e:
+        dm.setup()
+    message = str(e.value)
+    assert message.startswith("the synthetic ECGs of seed=4, data.n_trials=12, "
+                              "data.axis_spread_deg=10, data.heart_rate_spread=0.08, "
+                              "data.gain_spread=0.5, data.baseline_wander_mv=0.03, ")
+    assert message.endswith("values that are NaN or Inf as float32")
+    assert str(tmp_path) not in message and list(tmp_path.iterdir()) == []

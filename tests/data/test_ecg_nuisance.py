@@ -8,6 +8,8 @@ effect it stands for (a frequency band, a gain, a rotation of the heart vector).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from scipy.signal import welch
@@ -28,6 +30,7 @@ from bnn_edge.data.ecg.nuisance import (
 )
 from bnn_edge.data.ecg.sources.synthetic import generate_deepfake_ecgs
 from bnn_edge.errors import ConfigError
+from tests.conftest import run_cli, stderr_lines
 
 FS = 250
 CLEAN = Nuisance.clean()
@@ -149,7 +152,7 @@ def test_heart_rate_spread_changes_the_beat_spacing(ecgs):
 
 @pytest.mark.parametrize(("options", "message"), [
     ({"axis_spread_deg": -1}, r"^data\.axis_spread_deg=-1 is not allowed: expected a number "
-                              r">= 0$"),
+                              r"in \[0, 180\] \(degrees; a wider spread is a random direction\)$"),
     ({"emg_noise_mv": float("nan")}, r"^data\.emg_noise_mv=nan is not allowed"),
     ({"powerline_hz": 125}, r"^data\.powerline_hz=125 is not allowed: expected a number in "
                             r"\(0, 125\)$"),
@@ -181,3 +184,41 @@ def test_the_default_task_records_its_mix_and_nuisances(tmp_path):
     uniform = ECGDataModule(n_trials=80, folds=2, seed=1, cache_dir=str(tmp_path),
                             progress=False, swap_weights="uniform")
     assert uniform.cache_path() != dm.cache_path()
+
+
+#: every nuisance level, the largest value allowed and whether that value itself is allowed
+LIMITS = {"axis_spread_deg": (180, True), "heart_rate_spread": (1, True),
+          "gain_spread": (1, True), "baseline_wander_mv": (10, True),
+          "emg_noise_mv": (10, True), "powerline_mv": (10, True),
+          "powerline_hz": (125, False), "highpass_hz": (125, False)}
+
+
+@pytest.mark.parametrize("field", sorted(LIMITS))
+def test_every_nuisance_level_is_bounded_where_trials_stay_finite(field, ecgs, tmp_path):
+    """Up to its limit a level gives finite trials of ECG size; beyond it (1.01 x the limit,
+    100, 1e300: gains and noise once overflowed float32, rate factors numpy's array sizes)
+    the option is refused by name before anything is generated."""
+    high, closed = LIMITS[field]
+    top = high if closed else high - 0.1
+    x = synthesize_trials(ecgs, 500, np.random.default_rng(9), Nuisance(**{field: top}))
+    assert np.isfinite(x).all() and np.abs(x).max() < 1000  # mV
+    for value in (1.01 * high, 100.0, 1e300):
+        if value <= high:
+            continue
+        message = rf"^data\.{field}={re.escape(repr(value))} is not allowed: expected a number"
+        with pytest.raises(ConfigError, match=rf"{message} in [\[(]0, {high}[\])]"):
+            ECGDataModule(cache_dir=str(tmp_path / "c"), **{field: value})
+    assert not (tmp_path / "c").exists()
+
+
+def test_cli_refuses_an_unphysical_gain_spread_in_one_line(tmp_path):
+    """gain_spread=100 once overflowed float32: a RuntimeWarning, then an error naming a cache
+    file never written, after the run folder was made."""
+    cache = tmp_path / "cache"
+    proc = run_cli("bnn_edge.train", "model=ecg", "data.gain_spread=100",
+                   f"hydra.run.dir={tmp_path / 'run'}", env={"BNN_EDGE_CACHE": str(cache)})
+    assert proc.returncode == 2
+    assert stderr_lines(proc) == [
+        "error: data.gain_spread=100 is not allowed: expected a number in [0, 1] (the sd of "
+        "log(gain); 1 already gives gains 0.14-7.1 to 95% of the trials)"]
+    assert not (tmp_path / "run").exists() and not cache.exists()

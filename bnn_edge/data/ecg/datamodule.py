@@ -17,7 +17,6 @@ from bnn_edge.data.ecg.leads import (
     TRIAL_SHAPE,
     WINDOW,
     canonical_swap,
-    swap_transform,
 )
 from bnn_edge.data.ecg.nuisance import Nuisance
 from bnn_edge.data.ecg.sources import SOURCES
@@ -94,15 +93,19 @@ class ECGDataModule(ArrayDataModule):
         allowed = "a list of LA-RA, LA-LL, RA-LL or Vi-Vj (i, j in 1..6)"
         if isinstance(swaps, str | bytes) or not isinstance(swaps, Iterable):
             raise ConfigError("data.swaps", swaps, allowed)
-        swaps = list(swaps)
-        for swap in swaps:
-            try:
-                swap_transform(swap)
-            except ValueError:
-                raise ConfigError("data.swaps", swaps, allowed) from None
+        given = list(swaps)
+        try:
+            swaps = [canonical_swap(swap) for swap in given]
+        except ValueError:
+            raise ConfigError("data.swaps", given, allowed) from None
         if not swaps:
-            raise ConfigError("data.swaps", swaps, "at least one electrode swap")
-        self.swap_weights = self._check_weights(swap_weights, swaps)
+            raise ConfigError("data.swaps", given, "at least one electrode swap")
+        repeated = {s: k for s, k in Counter(swaps).items() if k > 1}
+        if repeated:  # one physical swap under two names would be counted as two categories
+            times = ", ".join(f"{s} appears {k} times" for s, k in repeated.items())
+            raise ConfigError("data.swaps", given, f"each electrode swap once, whatever the "
+                              f"order of its two electrodes ({times})")
+        self.swap_weights = self._check_weights(swap_weights, given)
         require_number("data.inverted_fraction", inverted_fraction, 0, 1, low_open=True,
                        high_open=True)
         nuisance = Nuisance(axis_spread_deg, heart_rate_spread, gain_spread,
@@ -110,7 +113,7 @@ class ECGDataModule(ArrayDataModule):
                             highpass_hz)
         self._check_file_options(source, root, sampling, windows_per_record, max_records,
                                  exclude_electrode_problems, split)
-        self.source, self.n_trials, self.swaps = source, n_trials, swaps
+        self.source, self.n_trials, self.swaps = source, n_trials, swaps  # canonical names
         self.inverted_fraction = float(inverted_fraction)
         self.windows_per_record, self.max_records = windows_per_record, max_records
         self.split_by = split
@@ -244,7 +247,7 @@ class ECGDataModule(ArrayDataModule):
         verb = "read" if src.windowed else "generated"
         (cached, meta), origin = load_or_build(
             path, self._build, self._check, verb=verb,
-            built_from=getattr(src, "root", None) or path)
+            built_from=src.origin(self.seed))
         n = len(cached["y"])
         groups = None
         if src.windowed:

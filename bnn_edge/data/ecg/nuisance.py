@@ -59,6 +59,18 @@ INDEPENDENT = (0, 1, 6, 7, 8, 9, 10, 11)  # I, II, V1-V6 in the 12-lead order
 ELECTRODES = ("RA", "LA", "LL", "V1", "V2", "V3", "V4", "V5", "V6")
 RESPIRATION_HZ = (0.15, 0.4)
 EMG_BAND_HZ = (20.0, 100.0)
+#: the largest level of each nuisance and why: beyond it the effect is no longer physical
+#: (and a factor exp(N(0, s)) or an amplitude soon overflows float32 in the generated trials)
+LIMITS = {
+    "axis_spread_deg": (180.0, "degrees; a wider spread is a random direction"),
+    "heart_rate_spread": (1.0, "the sd of log(rate factor); 1 already gives factors 0.14-7.1 "
+                               "to 95% of the trials"),
+    "gain_spread": (1.0, "the sd of log(gain); 1 already gives gains 0.14-7.1 to 95% of the "
+                         "trials"),
+    "baseline_wander_mv": (10.0, "mV; electrocardiographs record +-5 mV"),
+    "emg_noise_mv": (10.0, "mV; electrocardiographs record +-5 mV"),
+    "powerline_mv": (10.0, "mV; electrocardiographs record +-5 mV"),
+}
 
 
 @dataclass(frozen=True)
@@ -76,11 +88,13 @@ class Nuisance:
 
     def __post_init__(self):
         for f in fields(self):
-            if f.name in ("powerline_hz", "highpass_hz"):
-                require_number(f"data.{f.name}", getattr(self, f.name), 0, FS / 2,
-                               low_open=f.name == "powerline_hz", high_open=True)
+            option, value = f"data.{f.name}", getattr(self, f.name)
+            if f.name in LIMITS:
+                high, why = LIMITS[f.name]
+                require_number(option, value, 0, high, allowed=f"a number in [0, {high:g}] ({why})")
             else:
-                require_number(f"data.{f.name}", getattr(self, f.name), 0)
+                require_number(option, value, 0, FS / 2, low_open=f.name == "powerline_hz",
+                               high_open=True)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -2,8 +2,9 @@
 
 Every source has ``name``, ``labelled``, ``group_by``, ``windowed``, ``settings()`` (its
 part of the cache key), ``describe()``, ``build(task)`` (the arrays and a record of what was
-read) and ``info(meta, task)`` (its fields of ``data.json``); ``from_options(**options)``
-takes the data module's options it needs.
+read), ``origin(seed)`` (what an error about freshly built trials names: the folder, or the
+generator's options) and ``info(meta, task)`` (its fields of ``data.json``);
+``from_options(**options)`` takes the data module's options it needs.
 """
 
 from bnn_edge.data.ecg.sources.challenge import ChallengeSource

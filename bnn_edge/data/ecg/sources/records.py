@@ -228,6 +228,10 @@ class FileSource:
     def describe(self) -> str:
         raise NotImplementedError
 
+    def origin(self, seed: int) -> Path:
+        """What freshly read trials are named by in an error: the data folder."""
+        return self.root
+
     def records(self, skips: SkipLog, progress: bool = False):
         raise NotImplementedError
 

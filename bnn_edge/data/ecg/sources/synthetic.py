@@ -106,6 +106,11 @@ class SyntheticSource:
     def settings(self) -> dict:
         return {"n_trials": self.n_trials, "nuisance": self.nuisance.as_dict(), "version": 2}
 
+    def origin(self, seed: int) -> str:
+        """What freshly generated trials are named by in an error: the options that made them."""
+        levels = ", ".join(f"data.{k}={v:g}" for k, v in self.nuisance.as_dict().items())
+        return f"the synthetic ECGs of seed={seed}, data.n_trials={self.n_trials}, {levels}"
+
     def describe(self) -> str:
         nz = self.nuisance
         noise = ("no nuisances" if nz.is_clean else
