@@ -40,10 +40,10 @@ bench-gpu: $(STAMP)
 	PYTHON=$(BIN)/python benchmarks/gpu.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check bnn_edge tests benchmarks experiments
+	$(BIN)/ruff check bnn_edge hydra_plugins tests benchmarks experiments
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix bnn_edge tests benchmarks experiments
+	$(BIN)/ruff check --fix bnn_edge hydra_plugins tests benchmarks experiments
 	$(BIN)/ruff format bnn_edge tests benchmarks
 
 clean:

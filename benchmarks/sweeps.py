@@ -1,4 +1,4 @@
-"""A 6-job sweep of tiny ECG trainings: the sequential launcher against joblib with 2 workers.
+"""A 6-job sweep of tiny ECG trainings: the sequential launcher against the parallel one (2 jobs).
 
 Both run ``binarize=none,classifier,full aug=1,2`` (40 trials, 2 epochs each) through
 ``python -m bnn_edge.train -m`` into a temporary folder; wall time includes every job's
@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         "trainer.max_epochs=1", "callbacks.rich_progress_bar=null",
                         f"hydra.run.dir={tmp}/warm"], cwd=ROOT, check=True, capture_output=True)
         for name, launcher in (("sequential (basic)", []),
-                               ("joblib, 2 workers", ["hydra/launcher=parallel",
-                                                      "hydra.launcher.n_jobs=2"])):
+                               ("parallel, 2 jobs", ["hydra/launcher=parallel",
+                                                     "hydra.launcher.n_jobs=2"])):
             seconds, jobs = run_sweep(launcher, Path(tmp) / name.split()[0])
             rows.append({"launcher": name, "seconds": seconds, "jobs": jobs})
     table = Table(title="6-job sweep of tiny ECG trainings (2 CPU cores)")

@@ -25,3 +25,19 @@ class Interrupted(BnnEdgeError):
     def __init__(self, signal_name: str, exit_code: int, where: str = ""):
         self.signal_name, self.exit_code = signal_name, exit_code
         super().__init__(f"interrupted by {signal_name}{where}")
+
+
+class RunLocked(BnnEdgeError):
+    """Another process trains in the run folder: it holds the folder's lock."""
+
+
+class DiskFull(BnnEdgeError):
+    """A run's file could not be written for want of space; what the run wrote before is
+    whole (atomic writes), so it resumes from its last checkpoint once there is space."""
+
+    exit_code = 2
+
+    def __init__(self, folder, file=None):
+        self.folder, self.file = folder, file
+        writing = f" (writing {file})" if file else ""
+        super().__init__(f"no space left on the disk of {folder}{writing}; free some space")

@@ -8,26 +8,53 @@
 # Sizes can be changed through the environment: ECG_AUGS (default 1,2,4), FOLDS (0,1,2),
 # EEG_AUGS (1), DRAWS (10). Extra sweep options go in SWEEP_OPTIONS. Measured: 42 min 55 s
 # on 2 idle cores (docs/experiments.md, with the tables and claims.md it wrote).
+# The sizes are checked before anything runs (one error line, exit status 2); a sweep with a
+# failed job stops the script with the sweep's exit status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . experiments/_common.sh
-out=${1:-$LOGS/paper_small/$(date +%Y-%m-%d_%H-%M-%S)}
-mkdir -p "$out"
 ECG_AUGS=${ECG_AUGS:-1,2,4}
 EEG_AUGS=${EEG_AUGS:-1}
 FOLDS=${FOLDS:-0,1,2}
 DRAWS=${DRAWS:-10}
-# two jobs at a time, one core each (joblib launcher)
+refuse() { echo "error: $1=${!1@Q} is not allowed: expected $2" >&2; exit 2; }
+[[ $ECG_AUGS =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ && ,$ECG_AUGS, == *,1,* ]] ||
+    refuse ECG_AUGS "comma-separated integers >= 1 with 1 among them (the bit errors are of aug 1), e.g. 1,2,4"
+[[ $EEG_AUGS =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] ||
+    refuse EEG_AUGS "comma-separated integers >= 1, e.g. 1"
+n_folds=5  # data.folds, unless SWEEP_OPTIONS sets it
+for option in ${SWEEP_OPTIONS:-}; do
+    case $option in data.folds=*) n_folds=${option#data.folds=} ;; esac
+done
+[[ $n_folds =~ ^[0-9]+$ ]] || n_folds=5  # a bad data.folds is the sweep's to refuse
+folds_allowed="comma-separated folds from 0 to $((n_folds - 1)) (data.folds=$n_folds), e.g. 0,1,2"
+[[ $FOLDS =~ ^[0-9]+(,[0-9]+)*$ ]] || refuse FOLDS "$folds_allowed"
+for fold in ${FOLDS//,/ }; do
+    ((10#$fold < n_folds)) || refuse FOLDS "$folds_allowed"
+done
+[[ $DRAWS =~ ^[1-9][0-9]*$ ]] || refuse DRAWS "an integer >= 1"
+out=${1:-$LOGS/paper_small/$(date +%Y-%m-%d_%H-%M-%S)}
+mkdir -p "$out"
+# two jobs at a time, one core each (the parallel launcher: a process per job)
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 common=(hydra/launcher=parallel callbacks.rich_progress_bar=null trainer.enable_model_summary=false
         ${SWEEP_OPTIONS:-})
+sweep() {  # NAME OPTIONS...: one sweep; one that does not finish stops the script
+    local name=$1
+    shift
+    "$PY" -m bnn_edge.train -m "$@" && return
+    local status=$?
+    echo "error: paper_small: the $name sweep did not finish (exit status $status);" \
+        "nothing after it was run" >&2
+    exit "$status"
+}
 t0=$SECONDS
 echo "ECG: binarize x aug=$ECG_AUGS x folds $FOLDS"
-"$PY" -m bnn_edge.train -m model=ecg binarize=none,classifier,full aug="$ECG_AUGS" \
-    data.fold="$FOLDS" "${common[@]}" hydra.sweep.dir="$out/ecg"
+sweep ECG model=ecg binarize=none,classifier,full aug="$ECG_AUGS" data.fold="$FOLDS" \
+    "${common[@]}" hydra.sweep.dir="$out/ecg"
 echo "EEG: binarize x aug=$EEG_AUGS x folds $FOLDS ($((SECONDS - t0)) s so far)"
-"$PY" -m bnn_edge.train -m model=eeg binarize=none,classifier,full aug="$EEG_AUGS" \
-    data.fold="$FOLDS" "${common[@]}" hydra.sweep.dir="$out/eeg"
+sweep EEG model=eeg binarize=none,classifier,full aug="$EEG_AUGS" data.fold="$FOLDS" \
+    "${common[@]}" hydra.sweep.dir="$out/eeg"
 echo "Bit errors of the three ECG variants at aug 1, fold 0 ($((SECONDS - t0)) s so far)"
 first_fold=${FOLDS%%,*}
 ckpts=$(ls -d "$out"/ecg/*_ecg_*_aug1_fold"$first_fold" | paste -sd, -)

@@ -35,6 +35,12 @@ def test_a_wheel_install_runs_from_another_folder(tmp_path):
                   f"hydra.run.dir={tmp_path / 'run'}")
     assert trained.returncode == 0, trained.stderr[-2000:]
     assert trained.stdout.strip().splitlines()[-1].startswith("Done: ecg binarize=classifier")
+    # Hydra finds the parallel launcher in the installed hydra_plugins namespace package
+    swept = run(str(target / "bin" / "bnn-edge"), "train", "-m", "hydra/launcher=parallel",
+                "debug=fast", "data.n_trials=120", "binarize=none,full",
+                f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert swept.returncode == 0, swept.stderr[-2000:]
+    assert f"Sweep: 2 of 2 jobs finished in {tmp_path / 'sweep'}" in swept.stdout
     exported = run(sys.executable, "-m", "bnn_edge.export",
                    f"ckpt_path={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}",
                    f"out={tmp_path / 'export'}", "n_vectors=64")

@@ -97,8 +97,12 @@ def fail(error: BaseException, output_dir: str | Path | None = None) -> NoReturn
 
 
 def discard_empty_dir(path: Path) -> None:
-    """Remove a folder holding only what Hydra writes at start (.hydra, the app's log)."""
-    if path.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in path.iterdir()):
+    """Remove a folder holding only what Hydra writes at start (.hydra, the app's log) and
+    the run folder's lock file."""
+    from bnn_edge.experiment.rundir import LOCK_FILE
+
+    if path.is_dir() and all(p.name in (".hydra", LOCK_FILE) or p.suffix == ".log"
+                             for p in path.iterdir()):
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -185,11 +189,13 @@ def _missing(node, prefix: str = "") -> list[str]:
     return out
 
 
-def precheck(app: str, argv: list[str], output_dir: bool = True) -> list[str]:
+def precheck(app: str, argv: list[str], output_dir: bool = True,
+             check_job: Callable[[DictConfig], None] | None = None) -> list[str]:
     """Check the command line of ``conf/<app>.yaml``; return it, ``trainer.X`` rewritten.
 
     Raises BnnEdgeError (ConfigError for a bad value) with a one-line message. With
-    ``output_dir`` the run (or sweep) folder Hydra is about to create is checked too.
+    ``output_dir`` the run (or sweep) folder Hydra is about to create is checked too; with
+    ``check_job``, every job of a multirun is composed and checked before any starts.
     """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
@@ -240,14 +246,72 @@ def precheck(app: str, argv: list[str], output_dir: bool = True) -> list[str]:
         missing = _missing(body)
         if missing:
             raise BnnEdgeError(f"{missing[0]} is required: set {missing[0]}=...")
+        multirun = ("-m" in argv or "--multirun" in argv
+                    or str(cfg.hydra.mode) == "RunMode.MULTIRUN")
         if output_dir:
-            multirun = ("-m" in argv or "--multirun" in argv
-                        or str(cfg.hydra.mode) == "RunMode.MULTIRUN")
             key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
             folder = check_output_dir(key, OmegaConf.select(cfg, key))
             if app == "train" and not multirun and body.get("resume") is True:
                 check_resume_before_hydra(body, folder)
+            if app == "train" and not multirun:
+                lock_run_folder(folder)
+        if multirun:
+            from bnn_edge.cli.sweep import check_launcher
+
+            check_launcher(cfg.hydra.launcher)
+        if multirun and check_job is not None:
+            check_sweep_jobs(compose, app, cfg, [rewritten.get(o, o) for o in overrides],
+                             check_job)
     return [rewritten.get(arg, arg) for arg in argv]
+
+
+def sweep_jobs(cfg: DictConfig, overrides: list[str]) -> list[list[str]]:
+    """The task overrides of every job of a multirun, as Hydra's basic sweeper makes them
+    (``hydra.sweeper.params`` of the config, then the command line)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = [f"{k}={v}" for k, v in (cfg.hydra.sweeper.get("params") or {}).items()]
+    parsed = OverridesParser.create().parse_overrides(params + overrides)
+    task = [o for o in parsed if not o.is_hydra_override()]
+    return [job for batch in BasicSweeper.split_arguments(task, None) for job in batch]
+
+
+def check_sweep_jobs(compose, app: str, cfg: DictConfig, overrides: list[str],
+                     check_job: Callable[[DictConfig], None]) -> None:
+    """Make each job's configuration and ``check_job`` it: one line naming the first bad
+    option and the job, before Hydra starts any job. Hydra composes once per choice of
+    config groups; each job's other values are applied to a copy, as Hydra applies them."""
+    if not str(cfg.hydra.sweeper.get("_target_", "")).endswith(".BasicSweeper"):
+        return  # another sweeper picks its jobs as it goes
+    import copy
+
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    hydra_overrides = [o for o in overrides if parser.parse_override(o).is_hydra_override()]
+    groups = set(app_groups(app))
+    jobs = sweep_jobs(cfg, overrides)
+    keys = [o.partition("=")[0] for o in jobs[0]] if jobs else []
+    varying = {k for i, k in enumerate(keys) if len({job[i] for job in jobs}) > 1}
+    composed: dict[tuple[str, ...], DictConfig] = {}
+    for job in jobs:
+        try:
+            parsed = parser.parse_overrides(job)
+            choice = tuple(t for t, o in zip(job, parsed, strict=True)
+                           if o.key_or_group in groups)
+            if choice not in composed:
+                full = compose(app, hydra_overrides + list(choice))
+                composed[choice] = OmegaConf.masked_copy(full, [k for k in full if k != "hydra"])
+            job_cfg = copy.deepcopy(composed[choice])
+            ConfigLoaderImpl._apply_overrides_to_config(
+                [o for o in parsed if o.key_or_group not in groups], job_cfg)
+            check_job(job_cfg)
+        except Exception as e:
+            shown = " ".join(o for o in job if o.partition("=")[0] in varying)
+            where = f" (in the sweep's job {shown})" if shown else ""
+            raise BnnEdgeError(f"{one_line(e)}{where}") from None
 
 
 def check_resume_before_hydra(body, folder: Path) -> None:
@@ -259,10 +323,24 @@ def check_resume_before_hydra(body, folder: Path) -> None:
     RunDir(folder).check_resume(OmegaConf.to_container(body, resolve=True))
 
 
-def run_app(app: str, hydra_main: Callable[[], object], output_dir: bool = True) -> None:
-    """Check the command line of ``app``, then hand it (rewritten) to Hydra's main."""
+def lock_run_folder(folder: Path) -> None:
+    """Hold the run folder's lock from before Hydra writes into it until this process
+    ends (RunLocked, one line, if another process trains in it)."""
+    import atexit
+
+    from bnn_edge.experiment.rundir import RunDir
+
+    run = RunDir(folder)
+    if run.lock():
+        atexit.register(run.release)
+
+
+def run_app(app: str, hydra_main: Callable[[], object], output_dir: bool = True,
+            check_job: Callable[[DictConfig], None] | None = None) -> None:
+    """Check the command line of ``app`` (and, in a multirun, each job with ``check_job``),
+    then hand it (rewritten) to Hydra's main."""
     try:
-        argv = precheck(app, sys.argv[1:], output_dir=output_dir)
+        argv = precheck(app, sys.argv[1:], output_dir=output_dir, check_job=check_job)
     except BnnEdgeError as e:
         fail(e)
     sys.argv[1:] = argv

@@ -25,13 +25,13 @@ def _main(cfg: DictConfig) -> None:
         require_int("n_vectors", cfg.n_vectors, 64)
         check_export_dir(cfg.out, cfg.overwrite)
         manifest = export_checkpoint(cfg.ckpt_path, cfg.out, cfg.n_vectors, cfg.format)
+        if cfg.format != "native":
+            from bnn_edge.hardware.onnx_export import summary
+
+            print(summary(manifest, Path(cfg.out), cfg.format))
+            return
     except BnnEdgeError as e:
         fail(e)
-    if cfg.format != "native":
-        from bnn_edge.hardware.onnx_export import summary
-
-        print(summary(manifest, Path(cfg.out), cfg.format))
-        return
     layers = ", ".join(f"{layer['name']} {layer['in_features']}->{layer['out_features']}"
                        for layer in manifest["binary_layers"])
     print(f"Exported {len(manifest['binary_layers'])} binary layers ({layers}) and "

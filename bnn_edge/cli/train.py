@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shlex
 import sys
@@ -11,7 +12,8 @@ import hydra
 from omegaconf import DictConfig
 
 from bnn_edge.cli.app import CONF_DIR, fail, one_line, run_app
-from bnn_edge.errors import BnnEdgeError, Interrupted
+from bnn_edge.errors import BnnEdgeError, DiskFull, Interrupted, RunLocked
+from bnn_edge.files import write_atomic
 
 
 def in_multirun() -> bool:
@@ -21,30 +23,44 @@ def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def record_failure(run_dir: Path, error: BaseException) -> None:
-    """Mark a run as failed in its results.json, so the report lists it and averages nothing."""
+def record_failure(run_dir: Path, reason: str) -> None:
+    """Mark a run as failed in its results.json, so the report lists it and averages nothing
+    and ``resume=true`` runs it again."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    reason = f"{type(error).__name__}: {one_line(error) if str(error) else ''}"
-    (run_dir / "results.json").write_text(json.dumps({"status": "failed", "error": reason},
-                                                     indent=2) + "\n")
+    write_atomic(run_dir / "results.json",
+                 json.dumps({"status": "failed", "error": reason}, indent=2) + "\n")
 
 
-def resume_command(output_dir: str) -> str:
-    """The command that continues this run (or sweep) where it stopped, shell-quoted."""
+def failure_reason(error: BaseException) -> str:
+    """``ConfigError: data.fold=7 is not allowed: ...``, as results.json records it."""
+    return f"{type(error).__name__}: {one_line(error) if str(error) else ''}"
+
+
+def resume_command(output_dir: str, sweep: bool | None = None) -> str:
+    """The command that continues this run (or, in a multirun, its sweep) where it stopped,
+    shell-quoted; ``sweep=True``: ``output_dir`` is the sweep's folder."""
     from hydra.core.hydra_config import HydraConfig
 
-    sweep = in_multirun()
-    folder = HydraConfig.get().sweep.dir if sweep else output_dir
+    folder = output_dir
+    if sweep is None and (sweep := in_multirun()):
+        folder = HydraConfig.get().sweep.dir
     keep = [a for a in sys.argv[1:]
             if not a.lstrip("+").startswith(("resume=", "hydra.run.dir=", "hydra.sweep.dir="))]
     where = f"hydra.sweep.dir={folder}" if sweep else f"hydra.run.dir={folder}"
     return shlex.join(["python", "-m", "bnn_edge.train", *keep, "resume=true", where])
 
 
-def interrupted(error: Interrupted, output_dir: str) -> None:
-    """One line saying what stopped the run and how to resume it; exit 128 + signal."""
-    print(f"error: {error}; the run folder is kept, resume with: "
-          f"{resume_command(output_dir)}", file=sys.stderr)
+def interrupted(error: Interrupted | DiskFull, output_dir: str) -> None:
+    """One line saying what stopped the run and how to resume it; exit 128 + signal (a full
+    disk: 2). A job of a parallel sweep names its folder: the sweep prints the resume
+    command once."""
+    from bnn_edge.cli.sweep import in_job_process
+
+    if in_job_process():
+        print(f"error: job in {output_dir} {error}", file=sys.stderr)
+    else:
+        print(f"error: {error}; the run folder is kept, resume with: "
+              f"{resume_command(output_dir)}", file=sys.stderr)
     sys.exit(error.exit_code)
 
 
@@ -76,7 +92,7 @@ def _main(cfg: DictConfig) -> float | None:
             print(cv_summary_line(cv, cfg.paths.output_dir))
             return cv.get("val_acc", {}).get("mean")
         results = train(cfg)
-    except Interrupted as e:
+    except (Interrupted, DiskFull) as e:
         interrupted(e, cfg.paths.output_dir)
     except KeyboardInterrupt:
         interrupted(Interrupted("SIGINT", 130), cfg.paths.output_dir)
@@ -85,16 +101,34 @@ def _main(cfg: DictConfig) -> float | None:
             if isinstance(e, BnnEdgeError):
                 fail(e, cfg.paths.output_dir)
             raise
+        if isinstance(e, RunLocked):  # the folder is another process's: leave it as it is
+            print(f"error: job in {cfg.paths.output_dir} not run: {one_line(e)}",
+                  file=sys.stderr)
+            return None
         # one failed job of a sweep must not stop the others: record it and go on
-        record_failure(Path(cfg.paths.output_dir), e)
+        record_failure(Path(cfg.paths.output_dir), failure_reason(e))
         print(f"error: job in {cfg.paths.output_dir} failed: {one_line(e)}", file=sys.stderr)
         return None
     report(results)
     return results["val_acc"]
 
 
+def check_job(cfg: DictConfig) -> None:
+    """What :func:`train` checks before any data, for one job of a sweep (every job is
+    checked before the first starts); ``cv=all`` sets the fold itself."""
+    from omegaconf import open_dict
+
+    from bnn_edge.experiment.training import check_options
+
+    if cfg.cv.mode == "all":
+        cfg = copy.deepcopy(cfg)
+        with open_dict(cfg):
+            cfg.data.folds, cfg.data.fold = cfg.cv.folds, 0
+    check_options(cfg)
+
+
 def main() -> None:
-    run_app("train", _main)
+    run_app("train", _main, check_job=check_job)
 
 
 if __name__ == "__main__":

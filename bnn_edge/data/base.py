@@ -32,6 +32,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset, default_collate
 
 from bnn_edge.errors import ConfigError, DataError
+from bnn_edge.files import write_atomic
 from bnn_edge.validation import require_bool, require_int, require_number
 
 
@@ -370,7 +371,7 @@ class ArrayDataModule(L.LightningDataModule):
         }
 
     def write_summary(self, path: Path) -> dict:
-        """Write :meth:`summary` as JSON to ``path`` and return it."""
+        """Write :meth:`summary` as JSON to ``path`` (atomically) and return it."""
         summary = self.summary()
-        Path(path).write_text(json.dumps(summary, indent=2) + "\n")
+        write_atomic(path, json.dumps(summary, indent=2) + "\n")
         return summary

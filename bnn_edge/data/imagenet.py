@@ -28,6 +28,7 @@ from torchvision.datasets import ImageFolder
 from torchvision.transforms import v2
 
 from bnn_edge.errors import ConfigError, DataError
+from bnn_edge.files import write_atomic
 from bnn_edge.validation import require_bool, require_int
 
 MEAN = (0.485, 0.456, 0.406)
@@ -192,7 +193,7 @@ class ImageNetDataModule(L.LightningDataModule):
         }
 
     def write_summary(self, path: Path) -> dict:
-        """Write :meth:`summary` as JSON to ``path`` and return it."""
+        """Write :meth:`summary` as JSON to ``path`` (atomically) and return it."""
         summary = self.summary()
-        Path(path).write_text(json.dumps(summary, indent=2) + "\n")
+        write_atomic(path, json.dumps(summary, indent=2) + "\n")
         return summary

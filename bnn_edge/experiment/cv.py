@@ -13,6 +13,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from bnn_edge.errors import ConfigError
+from bnn_edge.files import write_atomic
 from bnn_edge.validation import require_int
 
 METRICS = ("val_acc", "val_acc_best", "test_acc")
@@ -66,7 +67,7 @@ def cross_validate(cfg: DictConfig, train_fn, echo=print) -> dict:
     cv = {"model": cfg.model.name, "binarize": cfg.binarize, "aug": cfg.aug,
           "folds": cfg.cv.folds, "repeats": cfg.cv.repeats, "runs": results,
           **aggregate(results)}
-    (out / "cv.json").write_text(json.dumps(cv, indent=2) + "\n")
+    write_atomic(out / "cv.json", json.dumps(cv, indent=2) + "\n")
     return cv
 
 

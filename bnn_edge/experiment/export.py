@@ -25,10 +25,11 @@ def check_export_dir(out, overwrite) -> Path:
     return path
 
 
-def export_checkpoint(ckpt_path: str, out: str, n_vectors: int = 256,
+def export_checkpoint(ckpt_path: str | Path, out: str, n_vectors: int = 256,
                       fmt: str = "native") -> dict:
     """Export a checkpoint (binary layers, or the whole network as ONNX / QONNX) with test
-    vectors from its run's training data."""
+    vectors from its run's training data. ``ckpt_path`` may name a run folder, as for
+    ``evaluate``: its best checkpoint, else its last.ckpt."""
     import torch
 
     from bnn_edge.experiment.rundir import RunDir, load_module
@@ -39,6 +40,7 @@ def export_checkpoint(ckpt_path: str, out: str, n_vectors: int = 256,
         from bnn_edge.hardware.onnx_export import require_packages
 
         require_packages(fmt)
+    ckpt_path = RunDir.find_checkpoint(ckpt_path)
     module = load_module(ckpt_path)
     hp = module.hparams
     datamodule = RunDir.of_checkpoint(ckpt_path).datamodule()

@@ -63,15 +63,7 @@ def checkpoint_paths(value) -> list[Path]:
     items = list(value) if isinstance(value, list | tuple) else [value]
     if value is None or not items:
         raise ConfigError("ckpt_path", value, allowed)
-    paths = []
-    for item in items:
-        path = Path(str(item)).expanduser()
-        if path.is_dir():
-            path = RunDir(path).checkpoint_for_eval() or path / "checkpoints" / "last.ckpt"
-        if not path.is_file():
-            raise ConfigError("ckpt_path", str(item), allowed + " (no such checkpoint)")
-        paths.append(path)
-    return paths
+    return [RunDir.find_checkpoint(item, "ckpt_path", allowed) for item in items]
 
 
 def resolve_device(name: str):

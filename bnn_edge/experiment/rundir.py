@@ -14,19 +14,31 @@ Layout::
     <run>/metrics.csv      per-epoch metrics
     <run>/results.json     status and final metrics (written last)
     <run>/checkpoints/     last.ckpt and best-epochNNN-val_accX.ckpt
+    <run>/.lock            while a process trains in it: its pid, host, user, start, command
+
+One process at a time trains in a run folder: it holds an OS lock (``flock``) on ``.lock``,
+which the OS drops when the process ends, however it ends, so a crash leaves no stale lock.
 """
 
 from __future__ import annotations
 
+import getpass
 import inspect
 import json
 import math
+import os
 import re
+import shlex
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import yaml
 
-from bnn_edge.errors import BnnEdgeError, ConfigError, DataError
+from bnn_edge.errors import BnnEdgeError, ConfigError, DataError, RunLocked
 
 #: keys through which Hydra would call or configure a callable: never accepted from a file
 HYDRA_KEYS = frozenset({"_target_", "_args_", "_partial_", "_recursive_", "_convert_"})
@@ -41,6 +53,12 @@ RESUME_MAY_DIFFER = ("resume", "ckpt_path", "test", "paths", "hydra", "logger", 
                      "trainer.log_every_n_steps", "data.num_workers", "data.cache_dir",
                      "data.progress", "data.pin_memory", "data.on_device", "trainer.benchmark")
 _BEST = re.compile(r"^best-epoch(\d+)-val_acc([0-9.]+)\.ckpt$")
+LOCK_FILE = ".lock"
+#: where the launchers of a distributed run put a process's rank (Lightning reads the same)
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+#: run folders whose lock this process holds: resolved path -> (lock file descriptor,
+#: whether taking the lock created the folder)
+_HELD: dict[Path, tuple[int, bool]] = {}
 
 
 def _read_text(path: Path) -> str:
@@ -186,6 +204,13 @@ def check_results(results: dict, path: Path) -> dict:
         value = results.get(key)
         if value is not None and not _number_in(value, -math.inf, math.inf):
             raise DataError(f"{path}: {key}={value!r}, expected a number or null")
+    for key in ("val_acc_by_class", "val_acc_by_category", "test_acc_by_category"):
+        value = results.get(key)
+        if value is not None and not (isinstance(value, dict) and all(
+                isinstance(v, dict) and _number_in(v.get("acc"), 0, 1)
+                and _number_in(v.get("n"), 0, math.inf) for v in value.values())):
+            raise DataError(f"{path}: {key}={value!r}, expected {{name: {{\"acc\": a number "
+                            f"in [0, 1], \"n\": a count}}}}")
     return results
 
 
@@ -218,6 +243,79 @@ class RunDir:
     @property
     def last_checkpoint(self) -> Path:
         return self.checkpoint_dir / "last.ckpt"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / LOCK_FILE
+
+    # ------------------------------------------------------------------ who trains in it
+
+    def lock(self) -> bool:
+        """Take this folder's exclusive lock for this process (the folder is created if
+        missing); RunLocked names the process that holds it.
+
+        The lock file records the holder: pid, host, user, start time and command. Returns
+        True when the lock was taken now; False when this process holds it already, or is
+        a secondary process of a distributed run (it works under its first process's lock).
+        """
+        import fcntl
+
+        key = self.path.resolve()
+        if key in _HELD or _secondary_rank():
+            return False
+        created = not self.path.is_dir()
+        self.path.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _holder(fd)
+                os.close(fd)
+                raise RunLocked(f"run folder {self.path} is in use by {holder}; one process "
+                                f"at a time trains in a run folder: wait for it to end or "
+                                f"stop it") from None
+            except OSError as e:  # a file system without locks: train, and say so
+                os.close(fd)
+                print(f"warning: {self.lock_file}: cannot lock it ({e.strerror}); nothing "
+                      f"keeps a second process from training in {self.path}", file=sys.stderr)
+                return False
+            if _same_file(fd, self.lock_file):
+                break
+            os.close(fd)  # its last holder removed that file as we opened it: open the new one
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "user": _user(),
+                  "since": time.strftime("%Y-%m-%d %H:%M:%S%z"),
+                  "command": shlex.join(getattr(sys, "orig_argv", sys.argv))}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
+        _HELD[key] = (fd, created)
+        return True
+
+    def release(self) -> None:
+        """Give back this folder's lock: its lock file goes, and the folder too if taking
+        the lock created it and it is still empty."""
+        held = _HELD.pop(self.path.resolve(), None)
+        if held is None:
+            return
+        fd, created = held
+        try:
+            if _same_file(fd, self.lock_file):
+                self.lock_file.unlink()
+        finally:
+            os.close(fd)
+        if created:
+            with suppress(OSError):  # not empty: the run wrote into it
+                self.path.rmdir()
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """This folder's lock for the block (left held if this process held it before)."""
+        taken = self.lock()
+        try:
+            yield
+        finally:
+            if taken:
+                self.release()
 
     # ------------------------------------------------------------------ what it holds
 
@@ -299,6 +397,19 @@ class RunDir:
         best = self.best_checkpoint()
         return best or (self.last_checkpoint if self.last_checkpoint.is_file() else None)
 
+    @staticmethod
+    def find_checkpoint(value, option: str = "ckpt_path",
+                        allowed: str = "a checkpoint file or a run directory") -> Path:
+        """The checkpoint ``value`` names: a checkpoint file, or a run folder's best
+        checkpoint, else its last.ckpt (what evaluate and export read); ConfigError
+        naming ``option`` when there is none."""
+        path = Path(str(value)).expanduser()
+        if path.is_dir():
+            path = RunDir(path).checkpoint_for_eval() or path / "checkpoints" / "last.ckpt"
+        if not path.is_file():
+            raise ConfigError(option, str(value), allowed + " (no such checkpoint)")
+        return path
+
     def check_resume(self, current: dict) -> None:
         """ConfigError unless this run was made with the options ``current`` (resolved)
         has: only where it runs, how it logs and ``trainer.max_epochs`` may change.
@@ -356,6 +467,43 @@ class RunDir:
             return cls(**params)
         except ConfigError as e:
             raise DataError(f"{self.config_file}: {e}") from None
+
+
+def _secondary_rank() -> bool:
+    """A process of a distributed run other than its first (its rank variable is above 0)."""
+    return any(os.environ.get(name, "").isdigit() and int(os.environ[name]) > 0
+               for name in RANK_VARIABLES)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name and no password entry (a bare container)
+        return str(os.getuid())
+
+
+def _holder(fd: int) -> str:
+    """Who holds a run folder's lock, as its lock file says."""
+    try:
+        record = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
+    except (OSError, ValueError):
+        record = None
+    if not isinstance(record, dict):
+        return "another process (its lock file does not say which yet)"
+    command = " ".join(str(record.get("command", "?")).split())
+    command = command if len(command) <= 300 else command[:297] + "..."
+    return (f"pid {record.get('pid', '?')} on {record.get('host', '?')} (user "
+            f"{record.get('user', '?')}) since {record.get('since', '?')}: {command}")
 
 
 def _accepted_arguments(cls: type) -> set[str]:

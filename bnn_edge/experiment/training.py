@@ -14,8 +14,11 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from bnn_edge.errors import BnnEdgeError, ConfigError, DataError, Interrupted
+from bnn_edge.errors import BnnEdgeError, ConfigError, DataError, DiskFull, Interrupted
+from bnn_edge.experiment.provenance import code_version
 from bnn_edge.experiment.rundir import RunDir, check_checkpoint_matches
+from bnn_edge.files import disk_full, write_atomic
+from bnn_edge.lit.checkpoint_io import use_atomic_checkpoints
 from bnn_edge.lit.loggers import ResumableCSVLogger, quiet_lightning
 from bnn_edge.lit.module import BNNClassifier, module_options
 from bnn_edge.lit.tracking import finish_wandb
@@ -40,6 +43,14 @@ def validate_train_config(cfg: DictConfig) -> None:
     ckpt = cfg.get("ckpt_path")
     if ckpt not in (None, "last") and not Path(str(ckpt)).is_file():
         raise ConfigError("ckpt_path", ckpt, "an existing checkpoint file, 'last' or null")
+
+
+def check_options(cfg: DictConfig) -> None:
+    """The option checks :func:`train` makes before any data or file is touched (a sweep
+    makes them for every job before the first starts)."""
+    validate_train_config(cfg)
+    module_options(cfg.model)
+    instantiate_checked(cfg.data, "data")
 
 
 def instantiate_checked(cfg: DictConfig, option: str, **kwargs):
@@ -148,9 +159,30 @@ def train(cfg: DictConfig, echo=print) -> dict:
     The run directory receives ``config.yaml`` (resolved), ``data.json``, ``metrics.csv``,
     ``checkpoints/`` (``last.ckpt`` and the best by ``val/acc``) and ``results.json``.
     Every option, the data module's included, is checked before anything is written.
+    The process holds the folder's lock throughout (RunLocked if another one holds it);
+    a full disk is DiskFull naming the folder, every file written before left whole.
     """
-    with stop_on_sigterm():
-        return _train(cfg, echo)
+    run = RunDir(cfg.paths.output_dir)
+    with stop_on_sigterm(), run.locked():
+        try:
+            return _train(cfg, echo)
+        except BnnEdgeError:
+            raise
+        except Exception as e:
+            full = disk_full(e)
+            if full is None:
+                raise
+            raise DiskFull(run.path, _inside(full.filename, run.path)) from e
+
+
+def _inside(file, folder: Path) -> str | None:
+    """``file`` relative to ``folder`` when it lies inside it, else as given."""
+    if file is None:
+        return None
+    try:
+        return str(Path(file).resolve().relative_to(folder.resolve()))
+    except ValueError:
+        return str(file)
 
 
 def _train(cfg: DictConfig, echo) -> dict:
@@ -184,9 +216,10 @@ def _train(cfg: DictConfig, echo) -> dict:
     loggers = instantiate_group(cfg.get("logger"), "logger")
     trainer: L.Trainer = instantiate_checked(cfg.trainer, "trainer", callbacks=callbacks,
                                              logger=loggers or False)
+    use_atomic_checkpoints(trainer)
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(OmegaConf.to_yaml(current))
+    write_atomic(out / "config.yaml", OmegaConf.to_yaml(current))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule.setup("fit")
     data = datamodule.write_summary(out / "data.json")
@@ -221,7 +254,15 @@ def _train(cfg: DictConfig, echo) -> dict:
         "test_acc": None, "test_loss": None, "test_acc_top5": None,
         "test_split": sizes["test"] > 0,
         "best_checkpoint": str(best) if best else None, "output_dir": str(out),
+        "code_version": code_version(),
     }
+    if num_classes <= 5:  # per class (and reversal), of the last-epoch model as val_acc
+        results["val_acc_by_class"] = category_accuracy(module, datamodule.val_dataloader())
+        categories = datamodule.categories("val") if hasattr(datamodule, "categories") \
+            else None
+        if categories:
+            results["val_acc_by_category"] = category_accuracy(
+                module, datamodule.val_dataloader(), categories)
     if cfg.get("test") and sizes["test"] > 0:
         (test_metrics,) = _run_trainer(trainer, "test", module, datamodule=datamodule,
                                        ckpt_path=str(best) if best else None,
@@ -238,27 +279,30 @@ def _train(cfg: DictConfig, echo) -> dict:
     finish_wandb(loggers)
     results["global_rank"] = trainer.global_rank  # DDP: only rank 0 writes and reports
     if trainer.is_global_zero:
-        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        write_atomic(out / "results.json", json.dumps(results, indent=2) + "\n")
     return results
 
 
 @torch.no_grad()
-def category_accuracy(module, loader, categories: list[str]) -> dict[str, dict]:
-    """Accuracy of ``module`` (eval mode) per category of the (unshuffled) loader's trials:
-    ``{name: {"acc": fraction, "n": trials}}``, in the order names first appear."""
+def category_accuracy(module, loader, categories: list[str] | None = None) -> dict[str, dict]:
+    """Accuracy of ``module`` (eval mode) per category of the (unshuffled) loader's trials
+    (``categories``: a name per trial; None: each trial's class label, as text):
+    ``{name: {"acc": fraction, "n": trials}}``, in the order names first appear (classes
+    in label order)."""
     from bnn_edge.hardware.faults import evaluation_mode
 
     correct: dict[str, int] = {}
     total: dict[str, int] = {}
-    names = iter(categories)
+    names = iter(categories or ())
     with evaluation_mode(module):
         for x, y in loader:
             hits = (module(x.to(module.device)).argmax(dim=1).cpu() == y.cpu()).tolist()
-            for hit in hits:
-                name = next(names)
+            for hit, label in zip(hits, y.tolist(), strict=True):
+                name = str(label) if categories is None else next(names)
                 correct[name] = correct.get(name, 0) + hit
                 total[name] = total.get(name, 0) + 1
-    order = sorted(total, key=lambda k: (k != "correct", categories.index(k)))
+    order = sorted(total, key=int) if categories is None else sorted(
+        total, key=lambda k: (k != "correct", categories.index(k)))
     return {k: {"acc": correct[k] / total[k], "n": total[k]} for k in order}
 
 

@@ -104,6 +104,7 @@ class BNNClassifier(L.LightningModule):
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
         self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
         self.val_acc_best = MaxMetric()
+        self._resumed_best: float | None = None  # from the checkpoint a run resumes from
         self.top5 = num_classes > 5
         if self.top5:
             self.val_acc_top5 = MulticlassAccuracy(num_classes, top_k=5, average="micro")
@@ -125,6 +126,18 @@ class BNNClassifier(L.LightningModule):
 
     def on_train_start(self) -> None:
         self.val_acc_best.reset()  # sanity-check batches must not count as a best
+        if self._resumed_best is not None:  # a resumed run's best so far
+            self.val_acc_best.update(self._resumed_best)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """The best validation accuracy so far goes into the checkpoint (torchmetrics keeps
+        a metric's state out of the state_dict), so a resumed run's val/acc_best goes on."""
+        if self.val_acc_best.update_called:
+            checkpoint["val_acc_best"] = float(self.val_acc_best.compute())
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        best = checkpoint.get("val_acc_best")
+        self._resumed_best = float(best) if isinstance(best, float | int) else None
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss = self._step(batch, self.train_loss, self.train_acc)

@@ -3,7 +3,9 @@
 SIGTERM (what SLURM and ``kill`` send) ends training with a non-zero status and one line
 saying how to resume; ``resume=true`` with other options than the run's is refused before
 anything is written; a copied run folder resumes with its own checkpoints; a corrupt or
-foreign checkpoint is one error line.
+foreign checkpoint is one error line; a second process on a run folder is refused while the
+first trains; a full disk stops in one line and the run resumes; a resume after a SIGKILL
+leaves one metrics row per epoch and stage.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pytest
 import torch
 
 from tests.conftest import ROOT, run_cli
-from tests.helpers.runs import train_tiny_run
+from tests.helpers.runs import read_metrics, train_tiny_run
 
 COMMON = ["callbacks.rich_progress_bar=null", "trainer.enable_model_summary=false"]
 
@@ -162,3 +164,95 @@ def test_resume_with_a_truncated_last_checkpoint_says_what_to_do(finished, tmp_p
     ours = {k: v for k, v in digest(run).items() if not k.startswith(".hydra") and
             k != "train.log"}
     assert ours == {k: v for k, v in before.items() if not k.startswith(".hydra")}
+
+
+def test_a_second_process_is_refused_while_the_first_trains_and_resumes_after_a_kill(tmp_path):
+    """Two processes on one run folder: the second stops in one line naming the holder and
+    touches nothing; after the holder is SIGKILLed, its lock is gone and a resume runs."""
+    run_dir = tmp_path / "run"
+    args = ["binarize=classifier", "data.n_trials=120", *COMMON, f"hydra.run.dir={run_dir}"]
+    first = subprocess.Popen([sys.executable, "-m", "bnn_edge.train", *args,
+                              "trainer.max_epochs=1000"], cwd=ROOT, env=os.environ.copy(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        last = run_dir / "checkpoints" / "last.ckpt"
+        deadline = time.time() + 300
+        while not last.exists() and time.time() < deadline and first.poll() is None:
+            time.sleep(0.1)
+        assert last.exists(), "the first epoch never finished"
+        record = json.loads((run_dir / ".lock").read_text())
+        assert record["pid"] == first.pid and "trainer.max_epochs=1000" in record["command"]
+        hydra_record = digest(run_dir / ".hydra")
+        config = (run_dir / "config.yaml").read_bytes()
+        for extra in (["resume=true"], []):  # a resume, and a fresh run into the folder
+            second = run_cli("bnn_edge.train", *args, "trainer.max_epochs=1000", *extra)
+            assert second.returncode == 2, (extra, second.stderr[-2000:])
+            (line,) = second.stderr.strip().splitlines()
+            assert line.startswith(f"error: run folder {run_dir} is in use by pid {first.pid} "
+                                   f"on {record['host']} (user {record['user']}) since "
+                                   f"{record['since']}: "), line
+            assert first.poll() is None  # the holder trains on
+        assert digest(run_dir / ".hydra") == hydra_record
+        assert (run_dir / "config.yaml").read_bytes() == config
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    assert (run_dir / ".lock").exists()  # left by the killed holder, and no obstacle
+    epoch = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"]
+    resumed = run_cli("bnn_edge.train", *args, "resume=true", f"trainer.max_epochs={epoch + 2}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Resuming from" in resumed.stdout
+    assert json.loads((run_dir / "results.json").read_text())["epochs"] == epoch + 2
+    assert not (run_dir / ".lock").exists()  # a process that ends gives its lock back
+
+
+def test_a_full_disk_stops_in_one_line_and_the_run_resumes(tmp_path):
+    """The disk fills while epoch 1 writes a checkpoint (os.write raises ENOSPC half-way):
+    one line naming the folder, no partial file, and a resume finishes the run."""
+    run_dir = tmp_path / "run"
+    args = ["binarize=classifier", "data.n_trials=120", "trainer.max_epochs=3", *COMMON,
+            f"hydra.run.dir={run_dir}"]
+    full = run_cli("tests.helpers.faults", "2", *args)  # epoch 0 writes best and last
+    assert full.returncode == 2, full.stderr[-2000:]
+    assert "Traceback" not in full.stderr
+    errors = [line for line in full.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0] == full.stderr.strip().splitlines()[-1]
+    assert errors[0].startswith(f"error: no space left on the disk of {run_dir} (writing "
+                                f"checkpoints/")
+    assert errors[0].endswith(f"resume=true hydra.run.dir={run_dir}")
+    checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    assert len(checkpoints) == 2 and "last.ckpt" in checkpoints  # no temporary file left
+    for name in checkpoints:  # each whole: it loads, and holds epoch 0
+        assert torch.load(run_dir / "checkpoints" / name, weights_only=True)["epoch"] == 0
+    assert not (run_dir / "results.json").exists()
+
+    resumed = run_cli("bnn_edge.train", *args, "resume=true")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Resuming from" in resumed.stdout
+    assert json.loads((run_dir / "results.json").read_text())["epochs"] == 3
+
+
+def test_metrics_hold_each_epoch_once_after_a_sigkill_and_a_resume(tmp_path):
+    """SIGKILL after epoch 1's validation row was written, before its checkpoint: the
+    resume trains epoch 1 again, and its rows replace the killed run's."""
+    run_dir = tmp_path / "run"
+    args = ["binarize=classifier", "data.n_trials=120", "trainer.max_epochs=3", *COMMON,
+            f"hydra.run.dir={run_dir}"]
+    killed = run_cli("bnn_edge.train", *args, "+callbacks.kill.epoch=1",
+                     "+callbacks.kill._target_=tests.helpers.faults.KillAt")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert [r["epoch"] for r in read_metrics(run_dir) if r["val/acc"]] == ["0", "1"]
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0
+
+    resumed = run_cli("bnn_edge.train", *args, "resume=true")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    rows = read_metrics(run_dir)
+    stages = [(r["epoch"], next(k.split("/")[0] for k, v in r.items() if "/" in k and v))
+              for r in rows]
+    assert sorted(stages) == sorted({*stages})  # one row per (epoch, stage)
+    assert sorted(stages) == [("0", "train"), ("0", "val"), ("1", "train"), ("1", "val"),
+                              ("2", "train"), ("2", "val"), ("3", "test")]
+    val = [(float(r["val/acc"]), float(r["val/acc_best"])) for r in rows if r["val/acc"]]
+    # the best so far goes on across the resume (it restarted from the epoch-1 value)
+    assert [best for _, best in val] == pytest.approx(
+        [max(acc for acc, _ in val[: i + 1]) for i in range(len(val))])

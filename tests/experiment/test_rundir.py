@@ -7,14 +7,20 @@ The refused folder gets one ``error:`` line naming the file and the offending ke
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-from bnn_edge.errors import DataError
+from bnn_edge.errors import DataError, RunLocked
 from bnn_edge.experiment.rundir import (
     RunDir,
     check_results,
@@ -22,7 +28,7 @@ from bnn_edge.experiment.rundir import (
     option_differences,
     read_checkpoint,
 )
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 from tests.helpers.runs import copy_run, train_tiny_run
 
 
@@ -224,3 +230,59 @@ def test_option_differences_leave_out_what_may_change():
                "paths": {"output_dir": "/b"}, "data": {"num_workers": 4, "fold": 1}}
     assert option_differences(stored, current) == ["model.name='ecg' (now 'eeg')",
                                                    "data.fold=0 (now 1)"]
+
+
+#: a process that takes a run folder's lock, says so, and holds it until its stdin closes
+HOLD = ("import sys; from bnn_edge.experiment.rundir import RunDir; "
+        "RunDir(sys.argv[1]).lock(); print('locked', flush=True); sys.stdin.read()")
+
+
+def test_the_lock_names_its_holder_and_dies_with_it(tmp_path):
+    """One holder at a time; the next learns who (pid, host, user, since, command); the OS
+    drops a killed holder's lock, and its stale lock file is no obstacle."""
+    folder = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], cwd=ROOT,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        with pytest.raises(RunLocked) as refused:
+            RunDir(folder).lock()
+        record = json.loads((folder / ".lock").read_text())
+        assert record["pid"] == holder.pid and record["host"] == socket.gethostname()
+        assert "RunDir(sys.argv[1]).lock()" in record["command"]
+        message = str(refused.value)
+        assert message.startswith(f"run folder {folder} is in use by pid {holder.pid} on "
+                                  f"{record['host']} (user {record['user']}) since "
+                                  f"{record['since']}: ")
+        assert "\n" not in message and message.endswith("wait for it to end or stop it")
+    finally:
+        holder.kill()
+        holder.wait()
+    run = RunDir(folder)
+    assert run.lock_file.exists() and run.lock() is True
+    assert json.loads(run.lock_file.read_text())["pid"] == os.getpid()
+    assert run.lock() is False  # held already: a nested train() of this process goes on
+    with run.locked():
+        pass
+    assert run.lock_file.exists()  # the block did not take it, so it did not give it back
+    run.release()
+    assert not run.lock_file.exists() and folder.is_dir()
+
+
+def test_a_lock_takes_back_the_folder_it_made_and_other_ranks_take_none(tmp_path,
+                                                                          monkeypatch, capsys):
+    folder = tmp_path / "new" / "run"
+    with RunDir(folder).locked():
+        assert (folder / ".lock").is_file()
+    assert not folder.exists()
+    monkeypatch.setenv("LOCAL_RANK", "1")  # a DDP process works under rank 0's lock
+    assert RunDir(folder).lock() is False and not folder.exists()
+    monkeypatch.delenv("LOCAL_RANK")
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)  # a file system without locks: train
+    assert RunDir(folder).lock() is False
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"warning: {folder / '.lock'}: cannot lock it (")

@@ -47,15 +47,24 @@ def test_cv_all_trains_every_fold_and_aggregates(tmp_path):
 
 
 def test_multirun_goes_on_after_a_failed_job_and_reports(tmp_path):
-    proc = run_cli("bnn_edge.train", "-m", "binarize=none,full", "data.fold=0,7", *TINY,
-                   env={"BNN_EDGE_LOG_DIR": str(tmp_path)})
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    # trainer.precision=7 passes the checks made before the sweep; Lightning rejects it
+    proc = run_cli("bnn_edge.train", "-m", "binarize=none,full", "trainer.precision=32-true,7",
+                   *TINY, env={"BNN_EDGE_LOG_DIR": str(tmp_path)})
     (sweep,) = (tmp_path / "train" / "multiruns").iterdir()
     results = {p.parent.name: json.loads(p.read_text()) for p in sweep.glob("*/results.json")}
     assert len(results) == 4
     failed = {k for k, v in results.items() if v.get("status") == "failed"}
-    assert failed == {"1_ecg_none_aug1_fold7", "3_ecg_full_aug1_fold7"}
-    assert "data.fold=7 is not allowed" in results["1_ecg_none_aug1_fold7"]["error"]
+    assert failed == {"1_ecg_none_aug1_fold0", "3_ecg_full_aug1_fold0"}
+    assert results["1_ecg_none_aug1_fold0"]["error"].startswith(
+        "BnnEdgeError: trainer: ValueError: Precision 7")
+    # the sweep ends with one line naming what failed and how to redo it, exit status 1
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: sweep {sweep}: 2 of 4 jobs did not finish "
+                           f"(1_ecg_none_aug1_fold0: failed, BnnEdgeError: trainer: "), last
+    assert last.endswith(f"and 1 more); 2 finished; redo the others with: python -m "
+                         f"bnn_edge.train -m binarize=none,full trainer.precision=32-true,7 "
+                         f"{' '.join(TINY)} resume=true hydra.sweep.dir={sweep}"), last
     report = run_cli("bnn_edge.report", str(sweep))
     assert report.returncode == 0
     assert "2 finished runs in 2 groups" in report.stdout
@@ -63,13 +72,18 @@ def test_multirun_goes_on_after_a_failed_job_and_reports(tmp_path):
     assert (sweep / "table3.md").is_file() and (sweep / "fig7_ecg.png").is_file()
 
 
-def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path):
+def test_parallel_launcher_runs_each_job_in_a_process_of_its_own(tmp_path):
     proc = run_cli("bnn_edge.train", "-m", "hydra/launcher=parallel", "binarize=none,classifier",
                    *TINY, env={"BNN_EDGE_LOG_DIR": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr[-2000:]
     done = list((tmp_path / "train" / "multiruns").glob("*/*/results.json"))
     assert len(done) == 2
     assert {json.loads(p.read_text())["binarize"] for p in done} == {"none", "classifier"}
+    assert "Launching 2 jobs, 2 at a time, each in its own process" in proc.stdout
+    assert f"Sweep: 2 of 2 jobs finished in {done[0].parent.parent}" in proc.stdout
+    # no joblib/loky: no worker pool, no resource tracker and its KeyError lines
+    output = proc.stdout + proc.stderr
+    assert "Traceback" not in output and "KeyError" not in output and "loky" not in output
 
 
 def test_submitit_local_launcher(tmp_path):

@@ -15,9 +15,11 @@ from torch import nn
 from bnn_edge.cli.export import export_checkpoint
 from bnn_edge.errors import BnnEdgeError
 from bnn_edge.experiment.training import train
+from bnn_edge.hardware.export import export_model
 from bnn_edge.hardware.packed import fold_classifier, pack_pm1, packed_dot, packed_forward
 from bnn_edge.nn import BinaryLinear, SignActivation, binary_layers
 from tests.conftest import run_cli
+from tests.helpers.exports import random_classifier
 from tests.helpers.runs import compose_app
 
 
@@ -144,6 +146,27 @@ def test_export_refuses_a_model_without_binary_layers(checkpoints, tmp_path):
         export_checkpoint(str(checkpoints["none"]), str(tmp_path / "x"))
 
 
+def test_export_refuses_non_finite_constants_and_logits(tmp_path):
+    """No offset=-inf in model.npz or bnn_weights.h, no inf logits in vectors.npz."""
+    net = random_classifier((37, 29, 5), seed=8)
+    x = torch.randn(64, 37)
+    with torch.no_grad():
+        net.classifier[5].running_mean[2] = float("inf")
+    with pytest.raises(BnnEdgeError, match=r"cannot fold the classifier for export: "
+                                           r"classifier\.4\.offset: not finite \(-?inf at "
+                                           r"output 2\)"):
+        export_model(net, tmp_path / "a", x, {"model": "test"})
+    with torch.no_grad():
+        norm = net.classifier[5]
+        norm.running_mean[2] = 0.0
+        norm.running_mean[1], norm.running_var[1] = net.classifier[4].bias[1], 1.0
+        norm.weight[1] = 3e38  # a finite scale whose scores overflow float32
+    with pytest.raises(BnnEdgeError, match=r"the model's logits are not finite \(test vector "
+                                           r"\d+: \[.*inf"):
+        export_model(net, tmp_path / "b", x, {"model": "test"})
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_export_cli(checkpoints, tmp_path):
     proc = run_cli("bnn_edge.export", f"ckpt_path={checkpoints['classifier']}",
                    f"out={tmp_path / 'cli'}", "n_vectors=64")
@@ -153,6 +176,23 @@ def test_export_cli(checkpoints, tmp_path):
                   f"out={tmp_path / 'cli2'}")
     assert bad.returncode == 2
     assert bad.stderr.strip().startswith("error: ckpt_path=")
+
+
+def test_export_takes_a_run_folder_as_evaluate_does(checkpoints, tmp_path):
+    """``ckpt_path=<run dir>`` exports the checkpoint evaluate would read: the best one."""
+    from bnn_edge.experiment.robustness import checkpoint_paths
+
+    run = checkpoints["classifier"].parent.parent
+    (best,) = checkpoint_paths(str(run))
+    assert best.name.startswith("best-epoch000-")
+    proc = run_cli("bnn_edge.export", f"ckpt_path={run}", f"out={tmp_path / 'dir'}",
+                   "n_vectors=64")
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((tmp_path / "dir" / "manifest.json").read_text())
+    assert manifest["checkpoint"] == str(best.resolve())
+    export_checkpoint(str(best), str(tmp_path / "file"), n_vectors=64)
+    for name in ("model.npz", "vectors.npz", "bnn_weights.h"):
+        assert (tmp_path / "dir" / name).read_bytes() == (tmp_path / "file" / name).read_bytes()
 
 
 def test_export_refuses_a_folder_with_files_unless_overwrite(checkpoints, tmp_path):
