@@ -1,10 +1,13 @@
-"""``python -m bnn_edge.report DIR [out=DIR] [claims=true] [wandb=true]``.
+"""``python -m bnn_edge.report DIR [out=DIR] [claims=true] [margin=1] [pool=false] [wandb=true]``.
 
 Finds the runs under DIR (a multirun directory or any folder of runs), prints the
-Table III aggregate, writes ``table3.md``, ``table3.csv`` and ``fig7_<model>.png`` (into
-``out``, by default DIR) and lists the runs that were not averaged (failed, incomplete).
-``claims=true`` also writes ``claims.md``: the paper's claims with the numbers of these
-runs (and of the ``ber_curve.csv`` files of evaluate under DIR) and computed verdicts.
+Table III aggregate, writes ``table3.md``, ``table3.csv``, ``runs.csv``, ``fig7_<model>.png``,
+the learning curves (``curves.csv``, ``curves_<model>.png``) and ``per_class.md`` (into
+``out``, by default DIR) and lists the runs that were not averaged (failed, incomplete,
+duplicates). Runs of one task whose settings differ are refused unless ``pool=true``.
+``claims=true`` also writes ``claims.md`` (the paper's claims with the numbers of these runs,
+the test, n, interval and verdict of each, ``margin`` points being the region of practical
+equivalence) and ``fig4_device.png`` (the device model's bit error rates against cycles).
 """
 
 from __future__ import annotations
@@ -13,14 +16,19 @@ import sys
 from pathlib import Path
 
 from bnn_edge.errors import BnnEdgeError, ConfigError
-from bnn_edge.validation import check_output_dir
+from bnn_edge.validation import check_output_dir, require_number
 
-USAGE = "usage: python -m bnn_edge.report DIR [out=DIR] [claims=true|false] [wandb=true|false]"
+USAGE = ("usage: python -m bnn_edge.report DIR [out=DIR] [claims=true|false] "
+         "[margin=POINTS] [pool=true|false] [wandb=true|false]")
+FLAGS = ("wandb", "claims", "pool")
 
 
 def parse_args(argv: list[str]) -> dict:
     """DIR and key=value options; ConfigError names a bad one."""
-    options = {"dir": None, "out": None, "wandb": False, "claims": False}
+    from bnn_edge.experiment.claims import MARGIN
+
+    options = {"dir": None, "out": None, "wandb": False, "claims": False, "pool": False,
+               "margin": MARGIN}
     for arg in argv:
         key, sep, value = arg.partition("=")
         if not sep:
@@ -29,13 +37,23 @@ def parse_args(argv: list[str]) -> dict:
             options["dir"] = arg
         elif key == "out":
             options["out"] = value
-        elif key in ("wandb", "claims"):
+        elif key in FLAGS:
             if value.lower() not in ("true", "false"):
                 raise ConfigError(key, value, "true or false")
             options[key] = value.lower() == "true"
+        elif key == "margin":
+            try:
+                number = float(value)
+            except ValueError:
+                number = value
+            allowed = "a number of accuracy points in (0, 50): the region of practical " \
+                      "equivalence"
+            require_number("margin", number, 0, 50, low_open=True, high_open=True,
+                           allowed=allowed)
+            options["margin"] = number
         else:
             raise ConfigError(key, value, "one of the options out=DIR, claims=true|false, "
-                                          "wandb=true|false")
+                                          "margin=POINTS, pool=true|false, wandb=true|false")
     if options["dir"] is None:
         raise ConfigError("DIR", None, "a directory of runs (" + USAGE + ")")
     if not Path(options["dir"]).is_dir():
@@ -56,30 +74,31 @@ def main(argv: list[str] | None = None) -> int:
         options = parse_args(argv)
         from bnn_edge.experiment.tables import make_report
 
-        report = make_report(Path(options["dir"]), options["out"] and Path(options["out"]))
+        root = Path(options["dir"])
+        out = Path(options["out"] or options["dir"])
+        report = make_report(root, out, pool=options["pool"])
         if options["claims"]:
             from bnn_edge.experiment.claims import claims, claims_markdown, read_curves
+            from bnn_edge.experiment.figures import plot_fig4
 
-            text = claims_markdown(claims(report["groups"], read_curves(Path(options["dir"]))))
-            path = Path(options["out"] or options["dir"]) / "claims.md"
-            path.write_text(text)
-            report["claims"] = path
+            items = claims(report["groups"], read_curves(root), options["margin"])
+            (out / "claims.md").write_text(claims_markdown(
+                items, report["groups"], root, options["margin"], report["pooled"]))
+            plot_fig4(out / "fig4_device.png")
+            report["written"] += [out / "claims.md", out / "fig4_device.png"]
         if options["wandb"]:
             from bnn_edge.lit.tracking import upload_report
 
-            upload_report(report, Path(options["out"] or options["dir"]))
+            upload_report(report, out)
     except BnnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = Path(options["out"] or options["dir"])
     print(report["markdown"], end="")
-    done = sum(r.status == "done" for r in report["runs"])
-    written = [out / "table3.md", out / "table3.csv", *report["figures"]]
-    written += [report["claims"]] if "claims" in report else []
+    done = sum(len(g.runs) for g in report["groups"])
     print(f"\n{done} finished runs in {len(report['groups'])} groups; wrote "
-          + ", ".join(map(str, written)))
+          + ", ".join(map(str, report["written"])))
     for run in report["not_averaged"]:
-        reason = run.reason if run.status in ("failed", "unreadable") else ""
+        reason = run.reason if run.status in ("failed", "unreadable", "duplicate") else ""
         print(f"not averaged ({run.status}): {run.path}" + (f" - {reason}" if reason else ""))
     return 0
 

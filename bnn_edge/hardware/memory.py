@@ -142,6 +142,23 @@ def memory_report(model_name: str, binarize: str, aug: int = 1, array_size: int 
     }
 
 
+def equal_memory_aug(model_name: str, bits: int = 32, max_aug: int = 64) -> float:
+    """The aug at which the all-binarized network takes as many bytes as the binarized
+    classifier at aug 1 with its real layers at ``bits`` (32 or 8): the paper's "BNN of
+    equivalent number of bits", linear between the integer augs around it (1.0 when the
+    full network at aug 1 is already as large); ValueError beyond ``max_aug``."""
+    key = {32: "bytes_mixed_fp32", 8: "bytes_mixed_int8"}[bits]
+    target = memory_report(model_name, "classifier", 1)[key]
+    previous = None
+    for aug in range(1, max_aug + 1):
+        size = memory_report(model_name, "full", aug)[key]
+        if size >= target:
+            return 1.0 if previous is None else aug - 1 + (target - previous) / (size - previous)
+        previous = size
+    raise ValueError(f"{model_name}: the full network stays below the classifier's "
+                     f"{target:,} B up to aug {max_aug}")
+
+
 def human_bytes(n: float) -> str:
     """Bytes with a binary unit: '1,222,088 B (1.17 MiB)'."""
     for unit, size in (("MiB", 2**20), ("KiB", 2**10)):

@@ -1,13 +1,41 @@
-"""The trainer=gpu and trainer=ddp presets compose, build on CPU, and fail in one line."""
+"""The presets: the paper's protocol (split, repeats, seeds), trainer=gpu and trainer=ddp
+compose, build on CPU, and fail in one line."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+import yaml
 from hydra.utils import instantiate
 
+from bnn_edge.cli.app import CONF_DIR
+from bnn_edge.data.base import kfold_split
 from tests.conftest import run_cli, stderr_lines
 from tests.helpers.runs import compose_app
+
+TUNING_SEEDS = (42, 43, 44)  # the seeds the data settings and recipes were chosen on
+
+
+def test_the_paper_presets_run_the_papers_split_on_seeds_not_used_for_tuning():
+    """ECG: 5 folds x 5 repeats, no test split, 800 training trials a fold; EEG: 5 folds
+    once; Fig. 7: the same 5 x 5 as a sweep; no seed of any of them was used for tuning."""
+    ecg = compose_app("train", "experiment=paper_ecg")
+    assert (ecg.cv.mode, ecg.cv.folds, ecg.cv.repeats) == ("all", 5, 5)
+    assert (ecg.data.n_trials, ecg.data.test_fraction, ecg.trainer.max_epochs) == (1000, 0,
+                                                                                  1000)
+    assert not set(range(ecg.seed, ecg.seed + ecg.cv.repeats)) & set(TUNING_SEEDS)
+    split = kfold_split(np.repeat([0, 1], 500), ecg.data.folds, 0, ecg.data.test_fraction,
+                        ecg.seed)
+    assert (len(split.train), len(split.val), len(split.test)) == (800, 200, 0)
+    eeg = compose_app("train", "experiment=paper_eeg")
+    assert (eeg.cv.mode, eeg.cv.folds, eeg.cv.repeats, eeg.data.test_fraction) == ("all", 5,
+                                                                                   1, 0)
+    assert eeg.seed not in TUNING_SEEDS
+    assert compose_app("train", "experiment=fig7_ecg").data.test_fraction == 0
+    fig7 = yaml.safe_load((CONF_DIR / "experiment" / "fig7_ecg.yaml").read_text())
+    swept = fig7["hydra"]["sweeper"]["params"]
+    assert (swept["seed"], swept["data.fold"]) == ("100,101,102,103,104", "0,1,2,3,4")
 
 
 def build(cfg, root, **overrides):

@@ -14,7 +14,7 @@ from bnn_edge.experiment.training import train
 from bnn_edge.lit.module import BNNClassifier
 from bnn_edge.nn import binary_layers
 from tests.conftest import run_cli, stderr_lines
-from tests.helpers.runs import compose_app, read_metrics
+from tests.helpers.runs import compose_app, read_metrics, train_tiny_run
 
 EXPECTED_BINARY = {"none": 0, "classifier": 2, "full": 7}
 
@@ -184,3 +184,21 @@ def test_no_test_split_trains_and_says_so(tmp_path):
     results = json.loads((run_dir / "results.json").read_text())
     assert results["test_acc"] is None and results["test_split"] is False
     assert json.loads((run_dir / "data.json").read_text())["split_sizes"]["test"] == 0
+
+
+def test_results_record_per_class_accuracy_and_the_code_version(tmp_path):
+    """The last-epoch model's accuracy per class and per reversal on the validation fold
+    (counts add up to the fold, the weighted mean is val/acc), and the code that ran."""
+    results = train_tiny_run(tmp_path / "run", "data.test_fraction=0")
+    data = json.loads((tmp_path / "run" / "data.json").read_text())
+    n_val = data["split_sizes"]["val"]
+    for key, names in (("val_acc_by_class", {"0", "1"}),
+                       ("val_acc_by_category", {"correct", *data["swaps"]})):
+        by = results[key]
+        assert set(by) <= names and sum(v["n"] for v in by.values()) == n_val
+        hits = sum(round(v["acc"] * v["n"]) for v in by.values())
+        assert hits / n_val == pytest.approx(results["val_acc"], abs=1e-6)
+    assert list(results["val_acc_by_class"]) == sorted(results["val_acc_by_class"])
+    assert results["code_version"].startswith("0.1.0")
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["val_acc_by_class"] == results["val_acc_by_class"]

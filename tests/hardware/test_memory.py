@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from bnn_edge.hardware.memory import array_mapping, memory_report
+from bnn_edge.hardware.memory import array_mapping, equal_memory_aug, memory_report
 from bnn_edge.models import build_network
 from tests.conftest import run_cli
 
@@ -105,3 +105,18 @@ def test_eeg_and_mobilenet_rows_match_the_paper():
     assert mobilenet["bytes_mixed_fp32"] == 4 * 3_206_976 + 5_699_584 // 8
     assert (mobilenet["saving_vs_fp32_pct"], mobilenet["saving_vs_int8_pct"]) == (20.01, 7.39)
     assert mobilenet["arrays"]["total_arrays"] == 32 * 88 + 88 * 32
+
+
+@pytest.mark.parametrize(("model", "bits", "expected"), [
+    ("ecg", 32, 3.23), ("ecg", 8, 1.55), ("eeg", 32, 4.96), ("eeg", 8, 2.30)])
+def test_equal_memory_aug_is_where_the_full_network_reaches_the_classifier(model, bits,
+                                                                           expected):
+    """The paper's "BNN of equivalent number of bits": the full network's bytes cross the
+    binarized classifier's between the two integer augs around the returned one."""
+    key = {32: "bytes_mixed_fp32", 8: "bytes_mixed_int8"}[bits]
+    aug = equal_memory_aug(model, bits)
+    target = memory_report(model, "classifier", 1)[key]
+    below = memory_report(model, "full", math.floor(aug))[key]
+    above = memory_report(model, "full", math.ceil(aug))[key]
+    assert below <= target <= above and round(aug, 2) == expected
+    assert aug == pytest.approx(math.floor(aug) + (target - below) / (above - below))
