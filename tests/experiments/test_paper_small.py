@@ -32,6 +32,11 @@ def run_script(out, **variables: str) -> subprocess.CompletedProcess:
                                                          "expected comma-separated folds from "
                                                          "0 to 2 (data.folds=3)"),
     ({"DRAWS": "ten"}, "DRAWS='ten' is not allowed: expected an integer >= 1"),
+    ({"ECG_SEEDS": "100,-1"}, "ECG_SEEDS='100,-1' is not allowed: expected comma-separated "
+                              "integer seeds, e.g. 100,101"),
+    ({"EEG_SEEDS": "1e2"}, "EEG_SEEDS='1e2' is not allowed"),
+    ({"ECG_EPOCHS": "0"}, "ECG_EPOCHS='0' is not allowed: expected an integer >= 1"),
+    ({"EEG_EPOCHS": "1.5"}, "EEG_EPOCHS='1.5' is not allowed: expected an integer >= 1"),
 ])
 def test_bad_sizes_stop_before_anything_runs(tmp_path, variables, line):
     out = tmp_path / "out"
@@ -45,7 +50,7 @@ def test_bad_sizes_stop_before_anything_runs(tmp_path, variables, line):
 def test_a_sweep_that_fails_stops_the_script_with_its_status(tmp_path):
     # every ECG job fails at once (Lightning refuses the precision), after the checks
     out = tmp_path / "out"
-    proc = run_script(out, ECG_AUGS="1", FOLDS="0",
+    proc = run_script(out, ECG_AUGS="1", FOLDS="0", ECG_SEEDS="100",
                       SWEEP_OPTIONS="trainer.precision=7")
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines()[-1] == (
