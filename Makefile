@@ -13,9 +13,11 @@ $(STAMP): pyproject.toml setup.py bnn_edge/hardware/_xnor.c
 	$(BIN)/python -m pip install --quiet -e '.[dev,export]'
 	touch $(STAMP)
 
-## run: train the default job (ECG, binarized classifier, aug=7) on the embedded synthetic data
+## run: train the default job (ECG, binarized classifier, aug=7) on the embedded synthetic data;
+## ARGS="..." adds or replaces options: make run ARGS="trainer.max_epochs=3 seed=7"
+ARGS ?=
 run: $(STAMP)
-	$(BIN)/python -m bnn_edge.train model=ecg binarize=classifier aug=7
+	$(BIN)/python -m bnn_edge.train model=ecg binarize=classifier aug=7 $(ARGS)
 
 ## test: the default test suite (slow tests excluded), one worker per core
 test: $(STAMP)

@@ -5,7 +5,8 @@ it, so that a mistake costs one line instead of Hydra's multi-line report: a bad
 choice, an unknown key (with the close matches), a missing mandatory value, or an output
 folder that cannot be written. A ``trainer.<name>`` that is an argument of
 ``lightning.pytorch.Trainer`` but not in the trainer config is accepted as if written
-``+trainer.<name>``. :func:`fail` prints an error as one ``error:`` line and exits with 2.
+``+trainer.<name>``, and so is a ``logger.wandb.<name>`` that ``wandb.init`` takes.
+:func:`fail` prints an error as one ``error:`` line and exits with 2.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ _FAILED_KEY = re.compile(r"Could not (?:override|append to config\. An item is a
                          r"delete from config\.) '([^']+)'")
 
 
-def run_group() -> str:
-    """The multirun's folder name (shared by its jobs), else the run's own folder name
-    (the ``${run_group:}`` resolver: W&B groups)."""
+def run_group(*, _root_=None) -> str:
+    """The W&B group (the ``${run_group:}`` resolver): a multirun's :func:`sweep_group`,
+    shared by its jobs, else the run's own folder name (shared by the folds of cv=all)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -46,11 +47,54 @@ def run_group() -> str:
         return "interactive"
     hc = HydraConfig.get()
     if hc.mode == RunMode.MULTIRUN:
-        return Path(hc.sweep.dir).name
+        model = OmegaConf.select(_root_, "model.name", default=None) if _root_ else None
+        return sweep_group(Path(hc.sweep.dir), hc.runtime.choices.get("experiment"), model)
     return Path(hc.runtime.output_dir).name
 
 
+def sweep_group(sweep_dir: Path, experiment: str | None, model: str | None) -> str:
+    """``<experiment, else model>: <swept keys> (<sweep folder>)``, the swept keys read from
+    the sweep's ``multirun.yaml`` (its sweeper's params and command line)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    keys: list[str] = []
+    try:
+        sweep = OmegaConf.load(sweep_dir / "multirun.yaml").hydra
+        params = [f"{k}={v}" for k, v in (sweep.sweeper.get("params") or {}).items()]
+        for override in OverridesParser.create().parse_overrides(
+                params + list(sweep.overrides.task)):
+            if override.is_sweep_override() and override.key_or_group not in keys:
+                keys.append(override.key_or_group)
+    except Exception:  # no readable multirun.yaml (another sweeper): the folder says it
+        keys = []
+    what = experiment if experiment not in (None, "null") else (
+        "models" if "model" in keys else model or "train")
+    return f"{what}: {' x '.join(keys)} ({sweep_dir.name})" if keys \
+        else f"{what} ({sweep_dir.name})"
+
+
+def run_name(*, _root_) -> str:
+    """The W&B run name (``${run_name:}``): ``<model>_<binarize>_aug<k>_fold<f>_seed<s>`` for
+    a training run, ``<task>-<output folder>`` for another command."""
+    if OmegaConf.select(_root_, "model.name", default=None) is None:
+        return f"{_root_.task_name}-{Path(str(_root_.paths.output_dir)).name}"
+    return (f"{_root_.model.name}_{_root_.binarize}_aug{_root_.aug}_fold{_root_.data.fold}"
+            f"_seed{_root_.seed}")
+
+
+def run_tags(*, _root_) -> list[str]:
+    """The W&B tags (``${run_tags:}``): model, binarize, aug, fold, seed and data source of a
+    training run, the task of another command."""
+    if OmegaConf.select(_root_, "model.name", default=None) is None:
+        return [f"task={_root_.task_name}"]
+    source = OmegaConf.select(_root_, "data.source", default="imagefolder")
+    return [f"model={_root_.model.name}", f"binarize={_root_.binarize}", f"aug={_root_.aug}",
+            f"fold={_root_.data.fold}", f"seed={_root_.seed}", f"source={source}"]
+
+
 OmegaConf.register_new_resolver("run_group", run_group, replace=True)
+OmegaConf.register_new_resolver("run_name", run_name, replace=True)
+OmegaConf.register_new_resolver("run_tags", run_tags, replace=True)
 
 
 def group_choices(group: str) -> list[str]:
@@ -148,6 +192,19 @@ def _trainer_arguments() -> set[str]:
     return set(inspect.signature(Trainer.__init__).parameters) - {"self"}
 
 
+def _open_arguments(app: str, parent: str) -> set[str]:
+    """The arguments the config node ``parent`` hands on whole, each accepted as if written
+    ``+<parent>.<name>``: ``lightning.pytorch.Trainer``'s (train's ``trainer``), a W&B
+    run's (``logger.wandb``)."""
+    if (app, parent) == ("train", "trainer"):
+        return _trainer_arguments()
+    if parent == "logger.wandb":
+        from bnn_edge.lit.tracking import init_arguments
+
+        return init_arguments()
+    return set()
+
+
 def _keys_at(compose, app: str, overrides: list[str], parent: str) -> list[str]:
     """The keys of node ``parent`` in the app's config composed without the bad override."""
     for attempt in (overrides, []):
@@ -225,20 +282,19 @@ def precheck(app: str, argv: list[str], output_dir: bool = True,
                 key = match.group(1)
                 index = next((i for i, o in enumerate(composed)
                               if o.lstrip("+~").partition("=")[0] == key), None)
-                name = key.partition(".")[2]
-                if (app == "train" and key.startswith("trainer.") and "." not in name
-                        and index is not None and not composed[index].startswith(("+", "~"))
-                        and name in _trainer_arguments()):
+                parent, _, name = key.rpartition(".")
+                rest = [o for i, o in enumerate(composed) if i != index]
+                extra = _open_arguments(app, parent)
+                if (name in extra and index is not None
+                        and not composed[index].startswith(("+", "~"))
+                        and _keys_at(compose, app, rest, parent)):
                     composed[index] = "+" + composed[index]
                     rewritten[overrides[index]] = "+" + overrides[index]
                     continue
                 if str(e).startswith("Could not append"):
                     raise BnnEdgeError(f"+{key}: {key} is already an option; set it without "
                                        f"the +") from None
-                rest = [o for i, o in enumerate(composed) if i != index]
-                parent = key.rpartition(".")[0]
                 known = _keys_at(compose, app, rest, parent)
-                extra = _trainer_arguments() if parent == "trainer" and app == "train" else set()
                 raise _unknown_key(key, known, extra) from None
         else:  # pragma: no cover - every pass rewrites one override or raises
             raise BnnEdgeError("cannot compose the configuration")
@@ -335,13 +391,58 @@ def lock_run_folder(folder: Path) -> None:
         atexit.register(run.release)
 
 
-def run_app(app: str, hydra_main: Callable[[], object], output_dir: bool = True,
-            check_job: Callable[[DictConfig], None] | None = None) -> None:
-    """Check the command line of ``app`` (and, in a multirun, each job with ``check_job``),
-    then hand it (rewritten) to Hydra's main."""
+def closed_pipe_ends_quietly(func: Callable) -> Callable:
+    """``func`` with a closed standard output (``... | head``) ending the command quietly,
+    exit status 1 (as rich's console ends then), instead of a BrokenPipeError traceback;
+    what is still buffered goes to /dev/null."""
+    import functools
+    import os
+
+    @functools.wraps(func)
+    def guarded(*args, **kwargs):
+        try:
+            out = func(*args, **kwargs)
+            sys.stdout.flush()
+            return out
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
+
+    return guarded
+
+
+def wants_help(argv: list[str]) -> bool:
+    """Whether a command line asks for ``--help`` (``-h``)."""
+    return any(arg in ("-h", "--help") for arg in argv)
+
+
+def usage(app: str, args: str) -> str:
+    """The usage lines of a command: its console form and its ``python -m`` form."""
+    return f"usage: bnn-edge {app} {args}\n       python -m bnn_edge.{app} {args}"
+
+
+@closed_pipe_ends_quietly
+def run_app(app: str, task: Callable[[DictConfig], object], about: str, args: str,
+            output_dir: bool = True,
+            check_job: Callable[[DictConfig], None] | None = None,
+            check_args: Callable[[list[str]], None] | None = None) -> None:
+    """``--help`` (``about``, then the options of ``conf/<app>.yaml``); else check the command
+    line of ``app`` (``check_args`` first; in a multirun each job with ``check_job``) and
+    run ``task`` under Hydra with it (rewritten)."""
+    argv = sys.argv[1:]
     try:
-        argv = precheck(app, sys.argv[1:], output_dir=output_dir, check_job=check_job)
+        if wants_help(argv):
+            from bnn_edge.cli.help import app_help
+
+            print(app_help(app, usage(app, args), about, overrides_of(argv)), end="")
+            return
+        if check_args is not None:
+            check_args(argv)
+        argv = precheck(app, argv, output_dir=output_dir, check_job=check_job)
     except BnnEdgeError as e:
         fail(e)
     sys.argv[1:] = argv
-    hydra_main()
+    import hydra
+
+    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=app)(
+        closed_pipe_ends_quietly(task))()

@@ -1,93 +1,112 @@
-"""``python -m bnn_edge.hardware.cost model=... binarize=... aug=...`` (or ``ckpt_path=``):
-energy, latency and area of the in-memory implementation, per layer and per variant
+"""``python -m bnn_edge.cost model=... binarize=... aug=...`` (or ``ckpt_path=``): :data:`ABOUT`
 (docs/cost.md)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bnn_edge.cli.app import CONF_DIR, fail, one_line, run_app
+from bnn_edge.cli.app import CONF_DIR, one_line, run_app
 from bnn_edge.errors import BnnEdgeError, ConfigError
-from bnn_edge.hardware.cost import (
-    HardwareParams,
-    build_from,
-    check_real_options,
-    check_results,
-    cost_report,
-    csv_text,
-    kind_of,
-    markdown_variants,
-    provenance,
-    si,
-    variants_chart,
-    write_files,
-)
-from bnn_edge.models import check_network
+
+if TYPE_CHECKING:
+    from bnn_edge.hardware.cost import HardwareParams
+
+ABOUT = """\
+Energy, latency and area of a network run in memory: binary layers on 2T2R RRAM arrays
+(sense-amplifier reads, popcount, bits moved), real layers as multiply-accumulates with
+their weights in SRAM or DRAM, from a parameter set whose every number names its source
+(hardware=, each one settable as hardware.<parameter>=). It prints the parameters, the
+derived quantities, per-layer tables and the three variants (none, classifier, full)
+against fp32 / int8 baselines, and writes the per-layer and per-variant tables as CSV files
+and charts of energy and area per variant into a new folder under logs/cost/. With
+ckpt_path= the checkpoint's network is counted."""
+#: what the command line holds, for the usage line
+ARGS = "[option=value ...]"
+
+
+def report_console():
+    """The console the tables print to: the terminal's width (or $COLUMNS), else 100."""
+    import os
+    import sys
+
+    from rich.console import Console
+
+    wide = sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(width=None if wide else 100)
+
+
+def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], left: int = 1):
+    """A table without vertical rules, two spaces between columns, whose values fold (are
+    never cut) in a terminal too narrow for them; the first ``left`` columns are
+    left-aligned. Long headers are given on two lines, so that the values set the widths."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="left" if i < left else "right", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def print_report(report: dict, param_rows: list[dict], derived: dict, files: list[Path],
                  preset_path: Path) -> None:
-    """The parameter set, the per-layer table and the three-variant comparison."""
-    import sys
+    """The parameter set, the per-layer tables and the three-variant comparison."""
+    from bnn_edge.hardware.cost import kind_of, si
 
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(width=None if sys.stdout.isatty() else 200)
+    console = report_console()
     hw = report["hardware"]
     console.print(f"Parameter set: {hw['name']} ({preset_path}); array {hw['array_size']} x "
                   f"{hw['array_size']}")
-    params = Table(title="Parameters (kind: literature, simulator default, assumption, "
-                         "command line)")
-    for col in ("parameter", "value", "kind", "source"):
-        params.add_column(col, overflow="fold")
-    for r in param_rows:
-        params.add_row(r["parameter"], f"{r['value']:.4g}" if isinstance(r["value"], float)
-                       else str(r["value"]), kind_of(r["source"]), r["source"])
+    params = _table("Parameters (kind: literature, simulator default, assumption, command "
+                    "line)", ("parameter", "value", "kind", "source"),
+                    [(r["parameter"], f"{r['value']:.4g}" if isinstance(r["value"], float)
+                      else str(r["value"]), kind_of(r["source"]), r["source"])
+                     for r in param_rows], left=4)
     console.print(params)
-    dtable = Table(title="Derived quantities")
-    for col in ("quantity", "value", "from"):
-        dtable.add_column(col)
-    for key, (value, formula) in derived.items():
-        dtable.add_row(key, f"{value:.4g}", formula)
-    console.print(dtable)
+    console.print(_table("Derived quantities", ("quantity", "value", "from"),
+                         [(key, f"{value:.4g}", formula)
+                          for key, (value, formula) in derived.items()], left=3))
 
     title = (f"{report['model']} binarize={report['binarize']} aug={report['aug']}, "
              f"real layers {report['real_precision']} in {report['real_memory']}")
-    layers = Table(title=f"Per layer, per inference: {title}")
-    for col in ("layer", "kind", "R x C x P", "arrays", "row reads", "PCSA ops (=XNOR)",
-                "popcount bits", "bits moved", "real MACs / adds", "weight traffic", "energy",
-                "latency", "area"):
-        layers.add_column(col, justify="left" if col in ("layer", "kind") else "right",
-                          no_wrap=col in ("layer", "kind", "R x C x P"))
     rows = report["layers"] + [{"name": "total", "kind": "", **report["totals"]}]
-    for r in rows:
-        shape = f"{r['rows']} x {r['cols']} x {r['positions']}" if "rows" in r else ""
-        xnor = r["pcsa_ops"]
-        layers.add_row(r["name"], r["kind"], shape, f"{r['arrays']:,}", f"{r['row_reads']:,}",
-                       f"{xnor:,}", f"{r['popcount_bits']:,}", f"{r['bits_moved']:,}",
-                       f"{r['macs'] + r['real_adds']:,}", f"{r['weight_bits'] / 8:,.0f} B",
-                       si(r["energy_j"], "J"), si(r["latency_s"], "s"),
-                       f"{r['area_m2'] * 1e6:.4g} mm2")
-    console.print(layers)
+    console.print(_table(
+        f"Per layer, per inference, operations: {title}",
+        ("layer", "kind", "rows x cols\nx positions", "arrays", "row\nreads",
+         "PCSA ops\n(=XNOR)", "popcount\nbits", "bits\nmoved", "real MACs\n/ adds"),
+        [(r["name"], r["kind"], f"{r['rows']} x {r['cols']} x {r['positions']}"
+          if "rows" in r else "", f"{r['arrays']:,}", f"{r['row_reads']:,}",
+          f"{r['pcsa_ops']:,}", f"{r['popcount_bits']:,}", f"{r['bits_moved']:,}",
+          f"{r['macs'] + r['real_adds']:,}") for r in rows], left=2))
+    console.print(_table(
+        f"Per layer, per inference, costs: {title}",
+        ("layer", "kind", "weight\ntraffic", "energy", "latency", "area\n(mm2)"),
+        [(r["name"], r["kind"], f"{r['weight_bits'] / 8:,.0f} B", si(r["energy_j"], "J"),
+          si(r["latency_s"], "s"), f"{r['area_m2'] * 1e6:.4g}") for r in rows], left=2))
 
-    comp = Table(title=f"Variants of {report['model']} aug={report['aug']} per inference "
-                       f"(binary layers on 2T2R arrays; real layers at the precision and in "
-                       f"the memory given)")
-    for col in ("binarize", "real layers", "arrays", "energy: binary", "energy: real",
-                "energy total", "vs none fp32 dram", "latency", "area: arrays",
-                "area: SRAM", "area total"):
-        comp.add_column(col, justify="left" if col in ("binarize", "real layers") else "right")
     base = next(v for v in report["variants"] if v["binarize"] == "none"
                 and v["real_precision"] == "fp32" and v["real_memory"] == "dram")
-    for v in report["variants"]:
-        comp.add_row(v["binarize"], f"{v['real_precision']} {v['real_memory']}",
-                     f"{v['arrays']:,}", si(v["energy_binary_j"], "J"),
-                     si(v["energy_real_j"], "J"), si(v["energy_j"], "J"),
-                     f"{v['energy_j'] / base['energy_j']:.3g}x", si(v["latency_s"], "s"),
-                     f"{v['area_arrays_m2'] * 1e6:.4g} mm2",
-                     f"{v['area_sram_m2'] * 1e6:.4g} mm2", f"{v['area_m2'] * 1e6:.4g} mm2")
-    console.print(comp)
+    variants = report["variants"]
+    what = (f"{report['model']} aug={report['aug']} per inference (binary layers on 2T2R "
+            f"arrays; real layers at the precision and in the memory given)")
+    console.print(_table(
+        f"Variants of {what}: energy and latency",
+        ("binarize", "real\nlayers", "arrays", "energy:\nbinary", "energy:\nreal",
+         "energy\ntotal", "vs none\nfp32 dram", "latency"),
+        [(v["binarize"], f"{v['real_precision']} {v['real_memory']}", f"{v['arrays']:,}",
+          si(v["energy_binary_j"], "J"), si(v["energy_real_j"], "J"), si(v["energy_j"], "J"),
+          f"{v['energy_j'] / base['energy_j']:.3g}x", si(v["latency_s"], "s"))
+         for v in variants], left=2))
+    console.print(_table(
+        f"Variants of {report['model']} aug={report['aug']}: on-chip area (mm2)",
+        ("binarize", "real\nlayers", "2T2R arrays\n+ periphery", "SRAM for\nreal weights",
+         "total"),
+        [(v["binarize"], f"{v['real_precision']} {v['real_memory']}",
+          f"{v['area_arrays_m2'] * 1e6:.4g}", f"{v['area_sram_m2'] * 1e6:.4g}",
+          f"{v['area_m2'] * 1e6:.4g}") for v in variants], left=2))
     console.print("energy: binary = the layers on the 2T2R arrays (PCSA reads, popcount, "
                   "moves); area: on-chip 2T2R arrays with periphery and SRAM cells for real "
                   "weights (DRAM is off chip; MAC units and buffers are not counted)")
@@ -140,6 +159,8 @@ def _checkpoint_network(cfg) -> tuple[str, str, int, dict, dict]:
 def _count(cfg, name: str, binarize: str, aug: int, kwargs: dict, hw: HardwareParams) -> dict:
     """The cost report on the meta device; a network too large for PyTorch's tensors is
     refused in one line naming the options that size it."""
+    from bnn_edge.hardware.cost import build_from, cost_report
+
     try:
         return cost_report(build_from(name, kwargs), binarize,
                            {"model": name, "binarize": binarize, "aug": aug}, hw,
@@ -162,6 +183,17 @@ def run(cfg) -> int:
 
     from omegaconf import OmegaConf
 
+    from bnn_edge.hardware.cost import (
+        HardwareParams,
+        check_real_options,
+        check_results,
+        csv_text,
+        markdown_variants,
+        provenance,
+        variants_chart,
+        write_files,
+    )
+    from bnn_edge.models import check_network
     from bnn_edge.validation import check_unused_output_dir, require_choice, require_int
 
     try:
@@ -189,13 +221,14 @@ def run(cfg) -> int:
         preset = (OmegaConf.to_container(OmegaConf.load(preset_path))
                   if preset_path.is_file() else {})
         check_results(report, hw, preset)
-        stem = out / f"cost_{name}_{binarize}_aug{aug}"
+        # the per-layer table is of the variant asked for; the comparison is of all three
         contents = {
-            Path(f"{stem}_layers.csv"): csv_text(report["layers"]),
-            Path(f"{stem}_variants.csv"): csv_text(report["variants"]),
-            Path(f"{stem}_variants.png"): variants_chart(
-                report["variants"], f"{name} aug={aug} on {hw.array_size}x{hw.array_size} "
-                                    f"2T2R arrays ({hw.name})"),
+            out / f"cost_{name}_{binarize}_aug{aug}_layers.csv": csv_text(report["layers"]),
+            out / f"cost_{name}_aug{aug}_variants.csv": csv_text(report["variants"]),
+            out / f"cost_{name}_aug{aug}_variants.png": variants_chart(
+                report["variants"], f"{name} aug={aug}, binarize=none, classifier and full, "
+                                    f"on {hw.array_size}x{hw.array_size} 2T2R arrays "
+                                    f"({hw.name})"),
         }
     except BnnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -216,6 +249,8 @@ def run(cfg) -> int:
 def check_hardware_keys(argv: list[str]) -> None:
     """``hardware.KEY=...`` must name a parameter: ConfigError before Hydra composes (its
     own message for an unknown key is many lines)."""
+    from bnn_edge.hardware.cost import HardwareParams
+
     allowed = set(HardwareParams.names())
     for arg in argv:
         key, sep, value = arg.lstrip("+~").partition("=")
@@ -227,23 +262,16 @@ def check_hardware_keys(argv: list[str]) -> None:
                                   + ", ".join(HardwareParams.names()[1:]))
 
 
-def main() -> None:
+def _main(cfg) -> None:
     import sys
 
-    import hydra
+    status = run(cfg)
+    if status:
+        sys.exit(status)
 
-    try:
-        check_hardware_keys(sys.argv[1:])
-    except ConfigError as e:
-        fail(e)
 
-    @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="cost")
-    def _main(cfg) -> None:
-        status = run(cfg)
-        if status:
-            sys.exit(status)
-
-    run_app("cost", _main, output_dir=False)
+def main() -> None:
+    run_app("cost", _main, ABOUT, ARGS, output_dir=False, check_args=check_hardware_keys)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,25 @@
-"""``python -m bnn_edge.memory model=eeg binarize=classifier [format=json]``."""
+"""``python -m bnn_edge.memory model=eeg binarize=classifier [format=json]``: :data:`ABOUT`."""
 
 from __future__ import annotations
 
 import json
 import sys
 
-import hydra
 from omegaconf import DictConfig
 
-from bnn_edge.cli.app import CONF_DIR, fail, run_app
+from bnn_edge.cli.app import fail, run_app
 from bnn_edge.errors import BnnEdgeError
-from bnn_edge.models import check_network
 from bnn_edge.validation import require_choice, require_int
+
+ABOUT = """\
+The memory a network needs, counted as Table IV of the paper counts it, without training
+or data: per layer its parameters and bits (binary weights 1 bit, the other layers at 32
+or 8 bit, batch norms before a sign folded into thresholds), the Table IV row (total and
+classifier parameters, size at 32 and 8 bit, the size as configured and the saving), and
+how the binary layers map onto array_size x array_size 2T2R arrays (arrays, devices, sense
+amplifiers, utilization). format=json prints the same as one JSON object."""
+#: what the command line holds, for the usage line
+ARGS = "[option=value ...]"
 
 
 def print_report(report: dict) -> None:
@@ -68,10 +76,10 @@ def print_report(report: dict) -> None:
         console.print(arrays)
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="memory")
 def _main(cfg: DictConfig) -> None:
     from bnn_edge.hardware.memory import memory_report
     from bnn_edge.lit.module import module_options
+    from bnn_edge.models import check_network
 
     try:
         check_network(cfg.model.name, cfg.binarize, cfg.aug)
@@ -91,7 +99,7 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    run_app("memory", _main, output_dir=False)
+    run_app("memory", _main, ABOUT, ARGS, output_dir=False)
 
 
 if __name__ == "__main__":

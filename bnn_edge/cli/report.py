@@ -1,26 +1,53 @@
-"""``python -m bnn_edge.report DIR [out=DIR] [claims=true] [margin=1] [pool=false] [wandb=true]``.
-
-Finds the runs under DIR (a multirun directory or any folder of runs), prints the
-Table III aggregate, writes ``table3.md``, ``table3.csv``, ``runs.csv``, ``fig7_<model>.png``,
-the learning curves (``curves.csv``, ``curves_<model>.png``) and ``per_class.md`` (into
-``out``, by default DIR) and lists the runs that were not averaged (failed, incomplete,
-duplicates). Runs of one task whose settings differ are refused unless ``pool=true``.
-``claims=true`` also writes ``claims.md`` (the paper's claims with the numbers of these runs,
-the test, n, interval and verdict of each, ``margin`` points being the region of practical
-equivalence) and ``fig4_device.png`` (the device model's bit error rates against cycles).
-"""
+"""``python -m bnn_edge.report DIR [option=value ...]``: :data:`ABOUT`."""
 
 from __future__ import annotations
 
 import sys
+import textwrap
 from pathlib import Path
 
+from bnn_edge.cli.app import closed_pipe_ends_quietly
 from bnn_edge.errors import BnnEdgeError, ConfigError
 from bnn_edge.validation import check_output_dir, require_number
 
-USAGE = ("usage: python -m bnn_edge.report DIR [out=DIR] [claims=true|false] "
-         "[margin=POINTS] [pool=true|false] [wandb=true|false]")
+ABOUT = """\
+Table III and Fig. 7 of the paper from a folder of training runs (a sweep's folder or any
+folder holding run folders). It prints the Table III aggregate (mean and spread per task,
+variant and aug) and writes table3.md, table3.csv, runs.csv, fig7_<model>.png, the
+learning curves (curves.csv, curves_<model>.png) and per_class.md, each file opening with
+what it was computed from, and lists the runs it did not average (failed, incomplete,
+duplicates). Runs of one task whose settings differ are refused unless pool=true."""
+
+#: option: (default as written, what it does); DIR is the one positional argument
+OPTIONS = {
+    "DIR": ("(required)", "the folder of runs"),
+    "out": ("DIR", "the folder to write into"),
+    "claims": ("false", "also write claims.md (each checkable claim of the paper with the "
+                        "numbers of these runs, its test, n, interval and verdict) and "
+                        "fig4_device.png (the device model's bit error rates against cycles)"),
+    "margin": ("1", "accuracy points: the region of practical equivalence of the claims' "
+                    "tests"),
+    "pool": ("false", "average runs of one task whose settings differ"),
+    "wandb": ("false", "upload the tables and figures to Weights & Biases (offline without "
+                       "an API key)"),
+}
+#: the whole command line, for the error without DIR
+SYNTAX = ("DIR [out=DIR] [claims=true|false] [margin=POINTS] [pool=true|false] "
+          "[wandb=true|false]")
 FLAGS = ("wandb", "claims", "pool")
+
+
+def help_text() -> str:
+    """The ``--help`` of the report command."""
+    from bnn_edge.cli.app import usage
+    from bnn_edge.cli.help import WIDTH, option_lines
+
+    lines = [usage("report", "DIR [option=value ...]"), "",
+             textwrap.fill(" ".join(ABOUT.split()), WIDTH), "",
+             "Options (option=default; give any as option=value):"]
+    for name, (default, text) in OPTIONS.items():
+        lines += option_lines(name if name == "DIR" else f"{name}={default}", text)
+    return "\n".join(lines) + "\n"
 
 
 def parse_args(argv: list[str]) -> dict:
@@ -55,7 +82,8 @@ def parse_args(argv: list[str]) -> dict:
             raise ConfigError(key, value, "one of the options out=DIR, claims=true|false, "
                                           "margin=POINTS, pool=true|false, wandb=true|false")
     if options["dir"] is None:
-        raise ConfigError("DIR", None, "a directory of runs (" + USAGE + ")")
+        raise ConfigError("DIR", None, f"a directory of runs (usage: python -m "
+                                       f"bnn_edge.report {SYNTAX})")
     if not Path(options["dir"]).is_dir():
         raise ConfigError("DIR", options["dir"], "an existing directory of runs")
     if options["out"] is not None:
@@ -65,10 +93,11 @@ def parse_args(argv: list[str]) -> dict:
     return options
 
 
+@closed_pipe_ends_quietly
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
-        print(__doc__.strip().splitlines()[0] + "\n" + USAGE)
+        print(help_text(), end="")
         return 0
     try:
         options = parse_args(argv)
@@ -77,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(options["dir"])
         out = Path(options["out"] or options["dir"])
         report = make_report(root, out, pool=options["pool"])
+        items, where = None, None
         if options["claims"]:
             from bnn_edge.experiment.claims import claims, claims_markdown, read_curves
             from bnn_edge.experiment.figures import plot_fig4
@@ -87,9 +117,12 @@ def main(argv: list[str] | None = None) -> int:
             plot_fig4(out / "fig4_device.png")
             report["written"] += [out / "claims.md", out / "fig4_device.png"]
         if options["wandb"]:
+            from bnn_edge.experiment.claims import read_curves
+            from bnn_edge.experiment.figures import fig7_series
             from bnn_edge.lit.tracking import upload_report
 
-            upload_report(report, out)
+            where = upload_report(report, out, root, fig7_series(report["groups"]), items,
+                                  read_curves(root))
     except BnnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -100,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     for run in report["not_averaged"]:
         reason = run.reason if run.status in ("failed", "unreadable", "duplicate") else ""
         print(f"not averaged ({run.status}): {run.path}" + (f" - {reason}" if reason else ""))
+    if where:
+        print(where)
     return 0
 
 

@@ -240,6 +240,10 @@ class SweepSummary(Callback):
                          key=lambda p: [int(t) if t.isdigit() else t
                                         for t in re.split(r"(\d+)", p.name)])
         outcome = {p: job_status(p) for p in folders}
+        from bnn_edge.lit.tracking import sync_line
+
+        if line := sync_line(sweep_dir):  # the jobs' offline W&B runs, and how to upload them
+            print(line)
         bad = [(p, s, r) for p, (s, r) in outcome.items() if s != "done"]
         done = len(folders) - len(bad)
         if not bad:

@@ -1,4 +1,4 @@
-"""``python -m bnn_edge.train model=ecg binarize=classifier aug=7``."""
+"""``python -m bnn_edge.train model=ecg binarize=classifier aug=7``: :data:`ABOUT`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import shlex
 import sys
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from bnn_edge.cli.app import CONF_DIR, fail, one_line, run_app
+from bnn_edge.cli.app import fail, one_line, run_app
 from bnn_edge.errors import BnnEdgeError, DiskFull, Interrupted, RunLocked
 from bnn_edge.files import write_atomic
 
@@ -80,7 +79,21 @@ def _train_fold(cfg: DictConfig, train) -> dict:
     return results
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+ABOUT = """\
+Train one network on one task and keep everything in a run folder: config.yaml, data.json
+(the data used), metrics.csv, checkpoints/ (the best by val/acc and last.ckpt) and
+results.json, under logs/train/runs/<time>_<model>_<binarize>_aug<k>/. model= picks the
+task (its network and its data), binarize= which layers have binary weights, aug= the
+filter augmentation. The run prints the data it used, a summary of the network (binary
+memory as Table IV counts it, MACs), the test accuracy per category and one closing line.
+
+With -m, comma-separated values make a sweep, one run per combination (-m binarize=none,full
+aug=1,2,4; hydra/launcher=parallel runs them side by side); cv=all trains every fold in
+turn; resume=true continues an interrupted run or sweep in its folder."""
+#: what the command line holds, for the usage line
+ARGS = "[-m] [option=value ...]"
+
+
 def _main(cfg: DictConfig) -> float | None:
     from bnn_edge.experiment.training import train
 
@@ -90,6 +103,10 @@ def _main(cfg: DictConfig) -> float | None:
 
             cv = cross_validate(cfg, lambda sub: _train_fold(sub, train))
             print(cv_summary_line(cv, cfg.paths.output_dir))
+            from bnn_edge.lit.tracking import sync_line
+
+            if line := sync_line(cfg.paths.output_dir):  # every fold's offline W&B run
+                print(line)
             return cv.get("val_acc", {}).get("mean")
         results = train(cfg)
     except (Interrupted, DiskFull) as e:
@@ -128,7 +145,7 @@ def check_job(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    run_app("train", _main, check_job=check_job)
+    run_app("train", _main, ABOUT, ARGS, check_job=check_job)
 
 
 if __name__ == "__main__":

@@ -271,11 +271,12 @@ def two_decades(device=None, cycles: float = 1e6) -> Claim:
 
 
 def read_curves(root: Path) -> list[dict]:
-    """Every row of every ``ber_curve.csv`` under ``root``."""
+    """Every row of every ``ber_curve.csv`` under ``root`` swept over independent bit errors
+    (``fault_model`` bitflip, or a file written before fault models had a column)."""
     rows = []
     for path in sorted(Path(root).rglob("ber_curve.csv")):
         with open(path, newline="") as f:
-            rows += list(csv.DictReader(f))
+            rows += [r for r in csv.DictReader(f) if r.get("fault_model") in (None, "bitflip")]
     return rows
 
 

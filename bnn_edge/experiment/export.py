@@ -25,13 +25,26 @@ def check_export_dir(out, overwrite) -> Path:
     return path
 
 
-def export_checkpoint(ckpt_path: str | Path, out: str, n_vectors: int = 256,
-                      fmt: str = "native") -> dict:
-    """Export a checkpoint (binary layers, or the whole network as ONNX / QONNX) with test
-    vectors from its run's training data. ``ckpt_path`` may name a run folder, as for
-    ``evaluate``: its best checkpoint, else its last.ckpt."""
+def vector_samples(datamodule, n: int) -> tuple:
+    """The first ``n`` trials of the training split, then of the validation and test splits
+    when it holds fewer: (inputs stacked, {split: trials taken})."""
     import torch
 
+    samples, taken = [], {}
+    for split in ("train", "val", "test"):
+        dataset = getattr(datamodule, f"{split}_dataloader")().dataset
+        k = min(n - len(samples), len(dataset))
+        samples += [dataset[i][0] for i in range(k)]
+        if k:
+            taken[split] = k
+    return torch.stack(samples), taken
+
+
+def export_checkpoint(ckpt_path: str | Path, out: str, n_vectors: int = 256,
+                      fmt: str = "native") -> dict:
+    """Export a checkpoint (binary layers, or the whole network as ONNX / QONNX) with
+    ``n_vectors`` test vectors from its run's data (:func:`vector_samples`). ``ckpt_path``
+    may name a run folder, as for ``evaluate``: its best checkpoint, else its last.ckpt."""
     from bnn_edge.experiment.rundir import RunDir, load_module
     from bnn_edge.hardware.export import export_model
 
@@ -45,11 +58,9 @@ def export_checkpoint(ckpt_path: str | Path, out: str, n_vectors: int = 256,
     hp = module.hparams
     datamodule = RunDir.of_checkpoint(ckpt_path).datamodule()
     datamodule.setup("fit")
-    dataset = datamodule.train_dataloader().dataset
-    n = min(n_vectors, len(dataset))
-    samples = torch.stack([dataset[i][0] for i in range(n)])
+    samples, taken = vector_samples(datamodule, n_vectors)
     meta = {"model": hp.network, "binarize": hp.binarize, "aug": hp.aug,
-            "checkpoint": str(Path(ckpt_path).resolve())}
+            "checkpoint": str(Path(ckpt_path).resolve()), "vectors_from": taken}
     if fmt != "native":
         from bnn_edge.hardware.onnx_export import export_onnx
 

@@ -30,6 +30,26 @@ def caption(groups: list[Group], model: str) -> str:
             + (" (synthetic: not the paper's data)" if source == "synthetic" else ""))
 
 
+def fig7_series(groups: list[Group]) -> list[dict]:
+    """The points of Fig. 7 for every model: per variant and aug our mean and s.d. of the
+    last-epoch validation accuracy (%) over n runs (``source`` ours) and the paper's figure
+    (``source`` paper, no spread)."""
+    rows = []
+    for model in sorted({g.model for g in groups}):
+        for v in ("none", "classifier", "full"):
+            for g in groups:
+                stat = g.stat("val_acc") if (g.model, g.binarize) == (model, v) else None
+                if stat is not None:
+                    rows.append({"model": model, "series": VARIANT_TITLES[v], "source": "ours",
+                                 "aug": g.aug, "accuracy": stat[0], "spread": stat[1],
+                                 "n": g.n()})
+            for aug, acc in sorted(PAPER_TABLE3.get((model, v), {}).items()):
+                rows.append({"model": model, "series": f"paper, {VARIANT_TITLES[v]}",
+                             "source": "paper", "aug": aug, "accuracy": acc, "spread": None,
+                             "n": None})
+    return rows
+
+
 def plot_fig7(groups: list[Group], model: str, path: Path) -> None:
     """Accuracy against aug for the three variants, as the paper's Fig. 7: mean ± s.d. over
     the runs of each point (n beside it); cross-validated only when every point has 2+."""

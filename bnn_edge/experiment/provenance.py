@@ -14,7 +14,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from bnn_edge.experiment.rundir import flatten
+from bnn_edge.experiment.rundir import flatten_options
 
 #: the row of a table: which network, which layers binary, how many filters
 VARIANT = ("model.name", "binarize", "aug")
@@ -27,22 +27,29 @@ NO_EFFECT = ("task_name", "paths", "hydra", "logger", "callbacks", "resume", "ck
              "trainer.enable_checkpointing", "trainer.log_every_n_steps", "trainer.benchmark",
              "data.num_workers", "data.cache_dir", "data.on_device", "data.pin_memory",
              "data.progress", "data.download")
-#: ... except these, which change training (error-aware training flips weights)
-EFFECT_INSIDE = ("bit_errors.train_ber", "bit_errors.fault_model")
+#: ... except these, which change training (error-aware training flips weights; the fault
+#: model's options only matter when it does, at a nonzero train_ber)
+EFFECT_INSIDE = ("bit_errors.train_ber", "bit_errors.fault_model", "bit_errors.device")
 #: what the data actually were (data.json) and how long it trained (results.json)
 RECORDED = {"data.json:source": ("data", "source"), "data.json:n_trials": ("data", "n_trials"),
             "results.json:epochs": ("results", "epochs")}
 
 
-def _no_effect(key: str) -> bool:
-    if key in EFFECT_INSIDE:
-        return False
-    return any(key == k or key.startswith(k + ".") for k in (*NO_EFFECT, *VARIANT, *REPLICATE))
+def _under(key: str, prefixes) -> bool:
+    return any(key == k or key.startswith(k + ".") for k in prefixes)
+
+
+def _no_effect(key: str, error_aware: bool = True) -> bool:
+    if _under(key, EFFECT_INSIDE):
+        return not error_aware and key != "bit_errors.train_ber"
+    return _under(key, (*NO_EFFECT, *VARIANT, *REPLICATE))
 
 
 def settings(config: dict, data: dict, results: dict) -> dict[str, object]:
     """The settings of a run (dotted option -> value), from its stored files only."""
-    out = {k: v for k, v in flatten(config).items() if not _no_effect(k)}
+    flat = flatten_options(config)
+    error_aware = bool(flat.get("bit_errors.train_ber"))
+    out = {k: v for k, v in flat.items() if not _no_effect(k, error_aware)}
     files = {"data": data, "results": results}
     for name, (file, key) in RECORDED.items():
         if key in files[file]:

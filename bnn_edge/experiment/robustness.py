@@ -27,18 +27,23 @@ from bnn_edge.hardware.faults import (
     rate_label,
     real_weight_layers,
 )
+from bnn_edge.hardware.faults.axes import axis_title
 from bnn_edge.hardware.packed_sweep import (
     ENGINE_NOTE,
+    ENGINES,
     check_engine,
     check_packed_target,
     packed_ber_sweep,
 )
+from bnn_edge.lit.tracking import check_run_settings
+from bnn_edge.progress import steps
+from bnn_edge.validation import require_choice
 
 SPLITS = ("test", "val")
 DEVICES = ("auto", "cpu", "cuda")
 CSV_COLUMNS = ("variant", "checkpoint", "model", "binarize", "aug", "real_format", "split",
                "n_samples", "ber", "cell", "cycles", "draws", "acc_mean", "acc_std", "acc_min",
-               "acc_max", "flipped_fraction")
+               "acc_max", "flipped_fraction", "fault_model", "parameter", "value")
 
 
 @dataclass
@@ -55,6 +60,9 @@ class Curve:
     split: str = "test"
     n_samples: int = 0
     points: list[SweepPoint] = field(default_factory=list)
+    # another parameter than the error rate swept: (cell, cycles, point) of read errors
+    # alone at the device model's operating points, for reference
+    operating: list[tuple[str, float, SweepPoint]] = field(default_factory=list)
 
 
 def checkpoint_paths(value) -> list[Path]:
@@ -131,11 +139,18 @@ def evaluate(cfg: DictConfig, echo=print) -> list[Curve]:
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
                                    or batch_size < 1):
         raise ConfigError("batch_size", batch_size, "null or an integer >= 1")
+    wandb_settings = run_settings(cfg)  # checked now, before any data
     device = resolve_device(cfg.device)
-    engine, device = check_engine(cfg.get("engine", "torch"), cfg.device, device)
+    requested = require_choice("engine", cfg.get("engine", "auto"), ("auto", *ENGINES))
+    engine, device = check_engine("torch" if requested == "auto" else requested, cfg.device,
+                                  device)
     ckpt = cfg.get("ckpt_path")
     paths = checkpoint_paths(list(ckpt) if isinstance(ckpt, ListConfig) else ckpt)
     plans = plan_curves(paths, settings, cfg.split, engine)
+    if requested == "auto":
+        engine, why = auto_engine(plans, settings, device)
+        if why:
+            echo(why)
     out = Path(cfg.paths.output_dir)
 
     loaders: dict[str, tuple] = {}
@@ -156,13 +171,20 @@ def evaluate(cfg: DictConfig, echo=print) -> list[Curve]:
         echo(f"Evaluating {curve.label} ({curve.checkpoint}) on {curve.n_samples} "
              f"{cfg.split} trials of {description}" + ENGINE_NOTE[engine]())
         module.to(device)
-        if engine == "packed":
-            curve.points = packed_ber_sweep(module, loader, settings.rates, settings.draws,
-                                            settings.seed)
-        else:
-            curve.points = ber_sweep(module, loader, settings.rates, settings.draws,
-                                     curve.real_format, settings.seed, device,
-                                     fault_model=settings.fault_model)
+        passes = sum(settings.draws_at(rate) for rate in settings.rates)
+        with steps(f"  {passes} fault draws", passes) as progress:
+            if engine == "packed":
+                curve.points = packed_ber_sweep(module, loader, settings.rates,
+                                                settings.draws, settings.seed,
+                                                fault_model=settings.fault_model,
+                                                parameter=settings.parameter,
+                                                progress=progress)
+            else:
+                curve.points = ber_sweep(module, loader, settings.rates, settings.draws,
+                                         curve.real_format, settings.seed, device,
+                                         fault_model=settings.fault_model,
+                                         parameter=settings.parameter, progress=progress)
+        curve.operating = operating_accuracies(engine, module, loader, curve, settings, device)
         module.cpu()
         curves.append(curve)
 
@@ -171,7 +193,81 @@ def evaluate(cfg: DictConfig, echo=print) -> list[Curve]:
     write_csv(curves, settings, out / "ber_curve.csv")
     plot_curves(curves, settings, out / "ber_curve.png")
     echo(f"Wrote {out / 'ber_curve.csv'} and {out / 'ber_curve.png'}")
+    if wandb_settings is not None:
+        echo(log_to_wandb(cfg, curves, settings, wandb_settings,
+                          [run.config() for _, _, run in plans]))
     return curves
+
+
+def run_settings(cfg: DictConfig) -> dict | None:
+    """The checked wandb.init settings of ``logger=wandb`` (None without it); the group left
+    at its default (None) joins the evaluated runs' group."""
+    node = OmegaConf.select(cfg, "logger.wandb")
+    if node is None:
+        if OmegaConf.select(cfg, "logger.csv") is not None:
+            raise ConfigError("logger", "csv", "none or wandb (evaluate always writes "
+                                               "ber_curve.csv)")
+        return None
+    settings = OmegaConf.to_container(node, resolve=True)
+    if OmegaConf.to_container(node, resolve=False).get("group") == "${run_group:}":
+        settings["group"] = None
+    for key in ("_target_", "save_dir", "log_model"):
+        settings.pop(key, None)
+    return check_run_settings("logger.wandb", settings)
+
+
+def auto_engine(plans: list[tuple], settings: BitErrorSettings, device) -> tuple[str, str | None]:
+    """``engine=auto``: packed where it gives the torch engine's table (every checkpoint with
+    binary layers, real weights kept exact, on the CPU), else torch with the line saying
+    why."""
+    if device.type != "cpu":
+        return "torch", (f"engine=auto: torch on {device.type} (the packed engine runs on "
+                         f"the CPU; device=cpu for it)")
+    try:
+        for curve, module, _ in plans:
+            check_packed_target(module, settings.real_formats, curve.checkpoint)
+    except ConfigError as e:
+        return "torch", f"engine=auto: {e.allowed}"
+    check_engine("packed", "cpu", device)
+    return "packed", None
+
+
+def log_to_wandb(cfg: DictConfig, curves: list[Curve], settings: BitErrorSettings,
+                 wandb_settings: dict, configs: list[dict]) -> str | None:
+    """The curves as a W&B run of job type evaluate, in the group of the evaluated runs."""
+    from bnn_edge.lit.tracking import upload_evaluation
+    from bnn_edge.lit.wandb_panels import ber_rows
+
+    out = Path(cfg.paths.output_dir)
+    rows = [row for c in curves
+            for row in ber_rows(c.label, c.points, settings.cell, settings.rate_cycles)]
+    config = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items()
+              if k not in ("hydra", "logger")}
+    config["curves"] = [{"variant": c.label, "checkpoint": str(c.checkpoint), "model": c.model,
+                         "binarize": c.binarize, "aug": c.aug, "real_format": c.real_format,
+                         "n_samples": c.n_samples} for c in curves]
+    return upload_evaluation(out, rows, wandb_settings, configs, config,
+                             out / "ber_curve.png", settings.parameter)
+
+
+def operating_accuracies(engine: str, module, loader, curve: Curve, settings: BitErrorSettings,
+                         device) -> list[tuple[str, float, SweepPoint]]:
+    """Read errors alone at the 1T1R and 2T2R operating points (``bitflip`` at the device
+    model's rates after each of ``bit_errors.cycles``), for a sweep of another parameter."""
+    if settings.parameter == "ber":
+        return []
+    points = settings.operating_points()
+    rates = [rate for *_, rate in points]
+    passes = len(rates) * settings.draws
+    with steps(f"  {passes} draws of read errors at the 1T1R/2T2R operating points",
+               passes) as progress:
+        if engine == "packed":
+            swept = packed_ber_sweep(module, loader, rates, settings.draws, settings.seed,
+                                     progress=progress)
+        else:
+            swept = ber_sweep(module, loader, rates, settings.draws, curve.real_format,
+                              settings.seed, device, progress=progress)
+    return [(cell, cycles, p) for (cell, cycles, _), p in zip(points, swept, strict=True)]
 
 
 def _rows(curves: list[Curve], settings: BitErrorSettings):
@@ -182,8 +278,10 @@ def _rows(curves: list[Curve], settings: BitErrorSettings):
 
 
 def format_table(curves: list[Curve], settings: BitErrorSettings) -> str:
-    """The results as an aligned text table, one row per variant and error rate."""
-    head = ["variant", "ber"] + (["cell", "cycles"] if settings.cell else []) + [
+    """The results as an aligned text table, one row per variant and error rate (or value
+    of the swept parameter), then the fault model and the operating points' accuracies
+    when the model is not ``bitflip``."""
+    head = ["variant", settings.parameter] + (["cell", "cycles"] if settings.cell else []) + [
         "draws", "acc mean", "acc std", "flipped"]
     rows = []
     for curve, p, cycles in _rows(curves, settings):
@@ -195,6 +293,14 @@ def format_table(curves: list[Curve], settings: BitErrorSettings) -> str:
     lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w)
                        for i, (h, w) in enumerate(zip(row, widths, strict=True)))
              for row in [head, *rows]]
+    if settings.fault_model.name != "bitflip":
+        lines.append(f"fault model: {settings.fault_model.describe(settings.parameter)}, "
+                     f"{settings.parameter} swept")
+    for curve in curves:
+        for cell, cycles, p in curve.operating:
+            lines.append(f"{curve.label}, read errors alone at the {cell} operating point "
+                         f"after {cycles:.3g} cycles (ber {p.ber:.3g}): {100 * p.mean:.2f}% "
+                         f"+- {100 * p.std:.2f}% over {p.draws} draws")
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -208,11 +314,14 @@ def write_csv(curves: list[Curve], settings: BitErrorSettings, path: Path) -> No
                 "variant": curve.label, "checkpoint": str(curve.checkpoint),
                 "model": curve.model, "binarize": curve.binarize, "aug": curve.aug,
                 "real_format": curve.real_format, "split": curve.split,
-                "n_samples": curve.n_samples, "ber": repr(p.ber),
+                "n_samples": curve.n_samples,
+                "ber": repr(p.ber) if settings.parameter == "ber" else "",
                 "cell": settings.cell or "", "cycles": "" if cycles is None else repr(cycles),
                 "draws": p.draws, "acc_mean": f"{p.mean:.6f}", "acc_std": f"{p.std:.6f}",
                 "acc_min": f"{min(p.accuracies):.6f}", "acc_max": f"{max(p.accuracies):.6f}",
                 "flipped_fraction": f"{p.flipped_fraction:.6g}",
+                "fault_model": settings.fault_model.name, "parameter": settings.parameter,
+                "value": repr(p.ber),
             })
 
 
@@ -221,22 +330,30 @@ def plot_curves(curves: list[Curve], settings: BitErrorSettings, path: Path) -> 
 
     The x axis is logarithmic above the smallest nonzero rate and linear below it, so
     rate 0 (the fault-free accuracy) sits at the left edge. Dashed vertical lines mark
-    the 1T1R and 2T2R operating points of the device model at ``bit_errors.cycles``.
+    the 1T1R and 2T2R operating points of the device model at ``bit_errors.cycles``; when
+    another fault-model parameter is swept (the x axis), dashed horizontal lines in each
+    curve's colour mark its accuracy with read errors alone at those points.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points = settings.operating_points()
+    on_rate_axis = settings.parameter == "ber"
+    points = settings.operating_points() if on_rate_axis else []
     nonzero = [p.ber for c in curves for p in c.points if p.ber > 0] + [r for *_, r in points]
     linthresh = 10.0 ** math.floor(math.log10(min(nonzero))) if nonzero else 1e-4
     fig, ax = plt.subplots(figsize=(10, 5), layout="constrained")
     for curve in curves:
         xs = [p.ber for p in curve.points]
-        ax.errorbar(xs, [100 * p.mean for p in curve.points],
-                    yerr=[100 * p.std for p in curve.points], marker="o", markersize=4,
-                    capsize=3, linewidth=1.5, label=curve.label)
+        line = ax.errorbar(xs, [100 * p.mean for p in curve.points],
+                           yerr=[100 * p.std for p in curve.points], marker="o", markersize=4,
+                           capsize=3, linewidth=1.5, label=curve.label)
+        for cell, cycles, p in curve.operating:
+            ax.axhline(100 * p.mean, color=line[0].get_color(), linewidth=1,
+                       linestyle={"1T1R": "--", "2T2R": "-."}[cell],
+                       label=f"{curve.label}: read errors alone, {cell} after "
+                             f"{short_number(cycles)} cycles (BER {short_number(p.ber)})")
     styles = {"1T1R": "--", "2T2R": "-."}
     for cell, cycles, rate in points:
         ax.axvline(rate, color="0.3", linestyle=styles[cell], linewidth=1,
@@ -248,11 +365,14 @@ def plot_curves(curves: list[Curve], settings: BitErrorSettings, path: Path) -> 
     ax.set_xlim(0, right * 1.5)
     lowest = min([100 * (p.mean - p.std) for c in curves for p in c.points] + [chance - 10])
     ax.set_ylim(max(0, lowest - 5), 101)
-    ax.set_xlabel("bit error rate (log scale; 0 at the left edge)")
+    title = axis_title(settings.parameter)
+    ax.set_xlabel(f"{title} (log scale; 0 at the left edge)")
     ax.set_ylabel("accuracy (%)")
     split = curves[0].split if curves else "test"
-    ax.set_title(f"Accuracy under RRAM bit errors ({split} split, mean ± std over "
-                 f"{settings.draws} draws)")
+    what = ("RRAM bit errors" if settings.fault_model.name == "bitflip"
+            else f"{settings.fault_model.describe(settings.parameter)}\n")
+    ax.set_title(f"Accuracy under {what} ({split} split, mean ± std over "
+                 f"{settings.draws} draws)", fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     fig.savefig(path, dpi=120)

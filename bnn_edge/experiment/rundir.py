@@ -161,6 +161,15 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
     return out
 
 
+def flatten_options(config: dict) -> dict[str, object]:
+    """:func:`flatten` of a run's options, a fault model stored by name (runs made before
+    the ``fault_model`` config group) read as ``bit_errors.fault_model.name``."""
+    flat = flatten(config)
+    if isinstance(flat.get("bit_errors.fault_model"), str):
+        flat["bit_errors.fault_model.name"] = flat.pop("bit_errors.fault_model")
+    return flat
+
+
 def _may_differ(key: str) -> bool:
     return any(key == k or key.startswith(k + ".") for k in RESUME_MAY_DIFFER)
 
@@ -528,7 +537,7 @@ def option_differences(stored: dict, current: dict) -> list[str]:
     """The options (dotted) that differ between a stored run config and the current one,
     as ``key=stored (now current)``, leaving out what may change on resume; the variant's
     own options (model, binarize, aug, seed, data source) come first."""
-    old, new = flatten(stored), flatten(current)
+    old, new = flatten_options(stored), flatten_options(current)
     out = []
     keys = sorted(set(old) | set(new), key=lambda k: (_FIRST.index(k) if k in _FIRST else
                                                        len(_FIRST), k))

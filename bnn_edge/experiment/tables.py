@@ -21,6 +21,7 @@ import datetime as dt
 import math
 import statistics
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 from bnn_edge.errors import BnnEdgeError, DataError
@@ -203,6 +204,14 @@ def check_data(data: dict, path: Path) -> dict:
     return data
 
 
+def _in_wandb_run(parts: tuple[str, ...]) -> bool:
+    """True for a path inside a W&B run folder (``wandb/run-*``, ``wandb/offline-run-*``,
+    ``wandb/latest-run``), not for a folder that is merely named ``wandb``."""
+    return any(parent == "wandb" and (child.startswith(("run-", "offline-run-"))
+                                      or child == "latest-run")
+               for parent, child in pairwise(parts))
+
+
 def find_runs(root: Path) -> list[Run]:
     """Every run directory under ``root`` (``root`` itself included), sorted by path."""
     from bnn_edge.experiment.rundir import RunDir
@@ -210,6 +219,8 @@ def find_runs(root: Path) -> list[Run]:
     root = Path(root)
     dirs = {p.parent for p in root.rglob("config.yaml") if p.parent.name != ".hydra"}
     dirs |= {p.parent for p in root.rglob(".hydra") if p.is_dir()}
+    # W&B's run folders hold a config.yaml of their own (files/config.yaml once synced)
+    dirs = {d for d in dirs if not _in_wandb_run(d.relative_to(root).parts)}
     runs = []
     for d in sorted(dirs):
         run = RunDir(d)

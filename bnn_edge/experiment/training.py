@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import threading
 import time
@@ -21,7 +22,8 @@ from bnn_edge.files import disk_full, write_atomic
 from bnn_edge.lit.checkpoint_io import use_atomic_checkpoints
 from bnn_edge.lit.loggers import ResumableCSVLogger, quiet_lightning
 from bnn_edge.lit.module import BNNClassifier, module_options
-from bnn_edge.lit.tracking import finish_wandb
+from bnn_edge.lit.tracking import finish_wandb, wandb_runs
+from bnn_edge.lit.wandb_panels import log_categories, run_config
 from bnn_edge.models import check_network
 from bnn_edge.validation import require_bool, require_int, require_number, require_seed
 
@@ -213,6 +215,10 @@ def _train(cfg: DictConfig, echo) -> dict:
             raise DataError(f"{e}; delete it to train this run from its start") from None
     quiet_lightning()
     callbacks = instantiate_group(cfg.get("callbacks"), "callbacks")
+    if cfg.trainer.get("enable_model_summary") is False:  # Lightning runs a summary it is given
+        from lightning.pytorch.callbacks import ModelSummary
+
+        callbacks = [c for c in callbacks if not isinstance(c, ModelSummary)]
     loggers = instantiate_group(cfg.get("logger"), "logger")
     trainer: L.Trainer = instantiate_checked(cfg.trainer, "trainer", callbacks=callbacks,
                                              logger=loggers or False)
@@ -228,6 +234,9 @@ def _train(cfg: DictConfig, echo) -> dict:
          f"{sizes['train']} train, {sizes['val']} val, {sizes['test']} test]")
 
     module = BNNClassifier(**hparams)
+    for wandb_run in wandb_runs(loggers):  # the whole config, params and Table IV memory
+        wandb_run.config.update(run_config(current, num_classes, options["net_options"]),
+                                allow_val_change=True)
     if ckpt_path:
         echo(f"Resuming from {ckpt_path}")
         for logger in loggers:
@@ -257,45 +266,60 @@ def _train(cfg: DictConfig, echo) -> dict:
         "code_version": code_version(),
     }
     if num_classes <= 5:  # per class (and reversal), of the last-epoch model as val_acc
-        results["val_acc_by_class"] = category_accuracy(module, datamodule.val_dataloader())
+        limit = batch_limit(trainer.num_val_batches)  # the trials val/acc counts
+        results["val_acc_by_class"] = category_accuracy(module, datamodule.val_dataloader(),
+                                                        max_batches=limit)
         categories = datamodule.categories("val") if hasattr(datamodule, "categories") \
             else None
         if categories:
             results["val_acc_by_category"] = category_accuracy(
-                module, datamodule.val_dataloader(), categories)
+                module, datamodule.val_dataloader(), categories, limit)
     if cfg.get("test") and sizes["test"] > 0:
         (test_metrics,) = _run_trainer(trainer, "test", module, datamodule=datamodule,
                                        ckpt_path=str(best) if best else None,
                                        weights_only=True, verbose=False)
         categories = datamodule.categories("test") if hasattr(datamodule, "categories") \
             else None
-        if categories:
+        if categories:  # over the trials test/acc counts (trainer.limit_test_batches)
             results["test_acc_by_category"] = category_accuracy(
-                module, datamodule.test_dataloader(), categories)
+                module, datamodule.test_dataloader(), categories,
+                batch_limit(trainer.num_test_batches))
         results["test_acc"] = _metric(test_metrics, "test/acc")
         results["test_loss"] = _metric(test_metrics, "test/loss")
         results["test_acc_top5"] = _metric(test_metrics, "test/acc_top5")
     results["wall_time_s"] = round(time.perf_counter() - t0, 1)
-    finish_wandb(loggers)
+    log_categories(wandb_runs(loggers), results)
+    for line in finish_wandb(loggers):
+        echo(line)
     results["global_rank"] = trainer.global_rank  # DDP: only rank 0 writes and reports
     if trainer.is_global_zero:
         write_atomic(out / "results.json", json.dumps(results, indent=2) + "\n")
     return results
 
 
+def batch_limit(counts: list) -> int | None:
+    """The batches Lightning ran of a stage's (first) loader, None for all of them."""
+    if not counts or not math.isfinite(counts[0]):
+        return None
+    return int(counts[0])
+
+
 @torch.no_grad()
-def category_accuracy(module, loader, categories: list[str] | None = None) -> dict[str, dict]:
+def category_accuracy(module, loader, categories: list[str] | None = None,
+                      max_batches: int | None = None) -> dict[str, dict]:
     """Accuracy of ``module`` (eval mode) per category of the (unshuffled) loader's trials
-    (``categories``: a name per trial; None: each trial's class label, as text):
-    ``{name: {"acc": fraction, "n": trials}}``, in the order names first appear (classes
-    in label order)."""
+    (``categories``: a name per trial; None: each trial's class label, as text), over its
+    first ``max_batches`` batches (None: all): ``{name: {"acc": fraction, "n": trials}}``,
+    in the order names first appear (classes in label order)."""
+    from itertools import islice
+
     from bnn_edge.hardware.faults import evaluation_mode
 
     correct: dict[str, int] = {}
     total: dict[str, int] = {}
     names = iter(categories or ())
     with evaluation_mode(module):
-        for x, y in loader:
+        for x, y in islice(loader, max_batches):
             hits = (module(x.to(module.device)).argmax(dim=1).cpu() == y.cpu()).tolist()
             for hit, label in zip(hits, y.tolist(), strict=True):
                 name = str(label) if categories is None else next(names)

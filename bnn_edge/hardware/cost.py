@@ -1,6 +1,6 @@
 """Energy, latency and area of a network on 2T2R in-memory arrays, against real baselines.
 
-``python -m bnn_edge.hardware.cost model=ecg binarize=classifier [aug=1] [ckpt_path=...]``
+``python -m bnn_edge.cost model=ecg binarize=classifier [aug=1] [ckpt_path=...]``
 (docs/cost.md). Counting rules, per inference (one input), for a layer with fan-in R
 (rows), C outputs (columns) evaluated at P positions (1 for a linear layer, the output
 length or area of a convolution before pooling), on arrays of S x S 2T2R cells:
@@ -38,6 +38,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -560,29 +561,49 @@ def csv_text(rows: list[dict]) -> str:
 
 
 def variants_chart(variants: list[dict], title: str) -> bytes:
-    """PNG bar chart: energy per inference and chip area of every variant / real storage
+    """PNG chart of every variant / real storage: energy per inference and chip area
     (rendered in memory, so that a failure leaves no file)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{v['binarize']}\n{v['real_precision']} {v['real_memory']}" for v in variants]
-    fig, (ax_e, ax_a) = plt.subplots(2, 1, figsize=(max(8, 0.75 * len(labels)), 7), sharex=True)
+    fig, (ax_e, ax_a) = plt.subplots(2, 1, figsize=(max(8, 0.9 * len(variants)), 8),
+                                     sharex=True)
     try:
-        return _draw_variants(fig, ax_e, ax_a, labels, variants, title)
+        draw_variants(ax_e, ax_a, variants, title)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=120)
+        return buf.getvalue()
     finally:
         plt.close(fig)
 
 
-def _draw_variants(fig, ax_e, ax_a, labels: list[str], variants: list[dict], title: str) -> bytes:
-    x = range(len(labels))
-    ax_e.bar(x, [v["energy_binary_j"] for v in variants], label="binary layers (2T2R arrays)")
-    ax_e.bar(x, [v["energy_real_j"] for v in variants],
-             bottom=[v["energy_binary_j"] for v in variants], label="real layers")
+#: the energy bars of a variant, side by side (a log axis cannot stack: a small part drawn
+#: on top of a large one would not show)
+ENERGY_BARS = (("energy_binary_j", "binary layers (2T2R arrays)"),
+               ("energy_real_j", "real layers"), ("energy_j", "total"))
+
+
+def draw_variants(ax_e, ax_a, variants: list[dict], title: str) -> None:
+    """Energy per inference, each part its own bar from the axis on a log scale, its value
+    written above it ("0" for none); on-chip area stacked on a linear scale."""
+    x = np.arange(len(variants))
+    width = 0.8 / len(ENERGY_BARS)
+    positive = [v[key] for v in variants for key, _ in ENERGY_BARS if v[key] > 0]
     ax_e.set_yscale("log")
-    ax_e.set_ylabel("energy per inference (J)")
-    ax_e.legend(fontsize=8)
+    ax_e.set_ylim(min(positive) / 3, max(positive) * 30)
+    for k, (key, label) in enumerate(ENERGY_BARS):
+        pos = x + (k - (len(ENERGY_BARS) - 1) / 2) * width
+        values = [v[key] for v in variants]
+        ax_e.bar(pos, values, width, label=label)
+        for p, value in zip(pos, values, strict=True):
+            ax_e.annotate(si(value, "J"), (p, value or min(positive) / 3), xytext=(0, 2),
+                          textcoords="offset points", ha="center", va="bottom", fontsize=5,
+                          rotation=90)
+    ax_e.set_ylabel("energy per inference (J, log scale)")
+    ax_e.legend(fontsize=8, loc="upper right")
     ax_e.set_title(title)
     area_arrays = [v["area_arrays_m2"] * 1e6 for v in variants]
     ax_a.bar(x, area_arrays, label="2T2R arrays + periphery")
@@ -592,13 +613,10 @@ def _draw_variants(fig, ax_e, ax_a, labels: list[str], variants: list[dict], tit
         if v["real_memory"] == "dram" and v["area_sram_m2"] == 0 and v["macs"]:
             ax_a.text(i, area_arrays[i], "real weights\nin DRAM\n(off chip)", ha="center",
                       va="bottom", fontsize=6)
-    ax_a.set_ylabel("on-chip area (mm$^2$)")
-    ax_a.set_xticks(list(x), labels, fontsize=7)
+    ax_a.set_ylabel("on-chip area (mm$^2$, linear)")
+    ax_a.set_xticks(list(x), [f"{v['binarize']}\n{v['real_precision']} {v['real_memory']}"
+                              for v in variants], fontsize=7)
     ax_a.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    return buf.getvalue()
 
 
 def write_files(contents: dict[Path, str | bytes]) -> list[Path]:
@@ -671,9 +689,3 @@ def markdown_variants(report: dict) -> str:
             f"{si(v['latency_s'], 's')} | {v['area_arrays_m2'] * 1e6:.4g} mm2 | "
             f"{v['area_sram_m2'] * 1e6:.4g} mm2 | {v['area_m2'] * 1e6:.4g} mm2 |")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":  # python -m bnn_edge.hardware.cost: the cost command (cli/cost.py)
-    import runpy
-
-    runpy.run_module("bnn_edge.cli.cost", run_name="__main__")

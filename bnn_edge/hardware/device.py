@@ -114,9 +114,11 @@ class DeviceModel:
         require_number("cycles", cycles, 1)
         return self.sigma * (1 + self.sigma_growth * math.log10(cycles))
 
-    def ber(self, cell: str, cycles: float = 1) -> float:
-        """Closed-form bit error rate of a ``cell`` ("1T1R" or "2T2R") after ``cycles``."""
-        spread = self.spread(cycles)
+    def ber(self, cell: str, cycles: float = 1, spread_factor: float = 1.0) -> float:
+        """Closed-form bit error rate of a ``cell`` ("1T1R" or "2T2R") after ``cycles``, the
+        spread multiplied by ``spread_factor`` (retention drift, see the ``retention``
+        fault model)."""
+        spread = self.spread(cycles) * spread_factor
         if check_cell(cell) == "1T1R":
             return float(norm.cdf(-self.window / (2 * spread)))
         return float(norm.cdf(-self.window / (math.sqrt(2) * spread)))

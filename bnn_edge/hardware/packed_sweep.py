@@ -1,11 +1,13 @@
 """Bit-error sweeps on the packed engine: the draws of :func:`~bnn_edge.hardware.faults.ber_sweep`.
 
-A draw flips, for every binary layer in :func:`~bnn_edge.nn.binary_layers` order,
-the positions :func:`~bnn_edge.hardware.faults.flip_positions` gives over its flattened PyTorch
-weight with the generator :func:`~bnn_edge.hardware.faults.fault_rng` (seed, rate, draw), exactly
-as the torch engine does; so both engines see the same faults and print the same table.
-A fault is an XOR of the flipped positions into the packed words, undone by a second XOR
-after the draw: nothing is re-packed.
+A draw flips, for every binary layer in :func:`~bnn_edge.nn.binary_layers` order, the
+positions the fault model (:mod:`~bnn_edge.hardware.faults.models`, any of them) gives
+over its flattened PyTorch weight with the generator
+:func:`~bnn_edge.hardware.faults.fault_rng` (seed, value, draw), drawn by the same
+:meth:`WeightFaults.draw <bnn_edge.hardware.faults.WeightFaults.draw>` as the torch engine's;
+so both engines see the same faults and print the same table. A fault is an XOR of the
+flipped positions into the packed words, undone by a second XOR after the draw: nothing is
+re-packed.
 
 Work per draw is only what the faults can change: stages before the first faulted layer
 are computed once per sweep (for ``binarize=classifier`` the whole real feature
@@ -18,14 +20,15 @@ imported where a packed sweep runs, not when the evaluate command only checks op
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from bnn_edge.errors import ConfigError
-from bnn_edge.hardware.faults import SweepPoint, fault_rng, flip_positions
+from bnn_edge.hardware.faults import SweepPoint, WeightFaults, fault_rng
+from bnn_edge.hardware.faults.models import FaultModel
 from bnn_edge.hardware.faults.sweep import _batches
 from bnn_edge.nn import binary_layers
 
@@ -87,14 +90,17 @@ class _Runner:
 
 
 def packed_ber_sweep(model: nn.Module, loaders, rates: Iterable[float], draws: int,
-                     seed: int = 0, engine=None) -> list[SweepPoint]:
+                     seed: int = 0, engine=None, fault_model: FaultModel | str = "bitflip",
+                     parameter: str | None = None,
+                     progress: Callable[[], None] | None = None) -> list[SweepPoint]:
     """Accuracy at each bit error rate over ``draws`` draws per rate, on the packed engine.
 
     The same contract as :func:`bnn_edge.hardware.faults.ber_sweep` with ``real_format="none"``:
-    rate 0 is evaluated once, draw ``d`` at rate ``r`` uses ``fault_rng(seed, r, d)``, a
-    sample with non-finite scores counts as wrong; ``model`` (a network or a
-    BNNClassifier) is not modified; ``engine``: a :class:`~bnn_edge.hardware.engine.PackedNet`
-    of it already built.
+    ``rates`` are values of ``fault_model``'s ``parameter``, a fault-free value is evaluated
+    once, draw ``d`` at value ``r`` uses ``fault_rng(seed, r, d)``, a sample with non-finite
+    scores counts as wrong; ``model`` (a network or a BNNClassifier) is not modified;
+    ``engine``: a :class:`~bnn_edge.hardware.engine.PackedNet` of it already built;
+    ``progress`` is called after each evaluated draw.
     """
     from bnn_edge.hardware.engine import PackedNet
 
@@ -111,6 +117,10 @@ def packed_ber_sweep(model: nn.Module, loaders, rates: Iterable[float], draws: i
     runner = _Runner(engine, xs)
     total_bits = sum(w.numel for w in engine.binary)
     stage_of = [engine.stage_of(i) for i in range(len(engine.binary))]
+    # the network the engine packed (a BNNClassifier's net): the same layers, names, order
+    faults = WeightFaults(getattr(model, "net", model), "none", fault_model, parameter)
+    if [t.name for t in faults.targets] != [w.name for w in engine.binary]:
+        raise ValueError("the engine was not built from this model: its binary layers differ")
 
     def accuracy(scores: np.ndarray) -> float:
         ok = (np.argmax(scores, axis=1) == y) & np.isfinite(scores).all(axis=1)
@@ -118,26 +128,28 @@ def packed_ber_sweep(model: nn.Module, loaders, rates: Iterable[float], draws: i
 
     clean = accuracy(runner.clean)
     points = []
-    for rate in rates:
-        point = SweepPoint(float(rate))
-        for draw in range(1 if rate == 0 else draws):
-            rng = fault_rng(seed, rate, draw)
-            flips = [flip_positions(w.numel, rate, rng) for w in engine.binary]
-            point.flipped += sum(len(p) for p in flips)
-            point.bits += total_bits
-            touched = [i for i, p in enumerate(flips) if len(p)]
-            if not touched:
-                point.accuracies.append(clean)
-                continue
-            first = min(stage_of[i] for i in touched)
-            for i in touched:
-                engine.flip(i, flips[i])
-            try:
-                point.accuracies.append(accuracy(runner.run_from(first)))
-            finally:
-                for i in touched:
-                    engine.flip(i, flips[i])
-        points.append(point)
+    with faults:  # the stored values the fault models read; the weights are not changed
+        for rate in rates:
+            point = SweepPoint(float(rate))
+            for draw in range(1 if faults.model_at(rate).fault_free else draws):
+                flips = faults.draw(rate, fault_rng(seed, rate, draw))
+                point.flipped += sum(len(p) for p in flips)
+                point.bits += total_bits
+                touched = [i for i, p in enumerate(flips) if len(p)]
+                if not touched:
+                    point.accuracies.append(clean)
+                else:
+                    first = min(stage_of[i] for i in touched)
+                    for i in touched:
+                        engine.flip(i, flips[i])
+                    try:
+                        point.accuracies.append(accuracy(runner.run_from(first)))
+                    finally:
+                        for i in touched:
+                            engine.flip(i, flips[i])
+                if progress is not None:
+                    progress()
+            points.append(point)
     return points
 
 

@@ -28,7 +28,6 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from bnn_edge.errors import ConfigError
 from bnn_edge.hardware.faults import (
-    FAULT_MODELS,
     SweepPoint,
     WeightFaults,
     ber_sweep,
@@ -36,8 +35,11 @@ from bnn_edge.hardware.faults import (
     check_fault_target,
     rate_label,
 )
+from bnn_edge.hardware.faults.settings import device_model, training_model
+from bnn_edge.lit.tracking import wandb_runs
+from bnn_edge.lit.wandb_panels import ber_rows, log_ber_curve
 from bnn_edge.nn import binary_layers
-from bnn_edge.validation import require_choice, require_int, require_number
+from bnn_edge.validation import require_int
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -120,15 +122,23 @@ class RRAMBitErrors(L.Callback):
             def reduce(counts):
                 return trainer.strategy.reduce(counts, reduce_op="sum")
         return ber_sweep(pl_module, loaders, s.rates, s.draws, s.real_format, s.seed,
-                         pl_module.device, reduce, s.fault_model)
+                         pl_module.device, reduce, s.fault_model, s.parameter)
 
     def _log(self, pl_module: L.LightningModule, stage: str, points: list[SweepPoint]) -> None:
         self.results[stage] = points
         prefix = "ber/" if stage == "val" else "ber/test_"
+        # another fault model's parameter is named: ber/acc@fraction=0.01
+        swept = "" if self.settings.parameter == "ber" else f"{self.settings.parameter}="
         for p in points:
             # pooled over ranks by the sweep already; averaging equal values keeps them
-            pl_module.log(f"{prefix}acc@{rate_label(p.ber)}", p.mean, sync_dist=True)
-            pl_module.log(f"{prefix}acc_std@{rate_label(p.ber)}", p.std, sync_dist=True)
+            label = swept + rate_label(p.ber)
+            pl_module.log(f"{prefix}acc@{label}", p.mean, sync_dist=True)
+            pl_module.log(f"{prefix}acc_std@{label}", p.std, sync_dist=True)
+        s = self.settings  # and to W&B: the curve as a table with its line plot
+        log_ber_curve(wandb_runs(pl_module.loggers), f"ber/{stage}_curve",
+                      ber_rows(f"{stage} epoch {pl_module.current_epoch}", points, s.cell,
+                               s.rate_cycles),
+                      f"{stage} accuracy", s.parameter)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         n = self.settings.every_n_epochs
@@ -150,14 +160,17 @@ class ErrorAwareTraining(L.Callback):
     latent weights are restored exactly, so the gradient computed through the faulty
     network updates the fault-free weights (Hirtzlin et al., AICAS 2019). Validation and
     checkpoints always see the fault-free weights. ``ber=0`` does nothing.
+    ``fault_model`` (a name or the ``bit_errors.fault_model`` mapping; ``device``: the
+    ``bit_errors.device`` mapping) draws the faults, with its level at ``ber``: each
+    step is a fresh draw, stuck devices and failed columns included.
     """
 
     def __init__(self, ber: float = 0.0, seed: int = 0, binarize: str | None = None,
-                 fault_model: str = "bitflip"):
+                 fault_model: Mapping | str = "bitflip", device: Mapping | None = None):
         super().__init__()
-        require_number("bit_errors.train_ber", ber, 0, 0.5)
+        device = None if device is None else dict(device)
+        self.fault_model = training_model(fault_model, ber, device_model(device))
         require_int("bit_errors.seed", seed, 0)
-        self.fault_model = require_choice("bit_errors.fault_model", fault_model, FAULT_MODELS)
         if ber > 0 and binarize == "none":
             raise ConfigError("bit_errors.train_ber", ber,
                               "0 for a model without binary layers (binarize=none)")

@@ -95,6 +95,19 @@ def test_callback_gives_the_weights_back(runs):
     assert all(torch.equal(after[k], v) for k, v in before.items())
 
 
+def test_callback_sweeps_any_fault_model(runs):
+    ckpt = runs["classifier"] / "checkpoints" / "last.ckpt"
+    module = BNNClassifier.load_from_checkpoint(ckpt, weights_only=True)
+    callback = RRAMBitErrors(fault_model={"name": "array", "columns": [0, 2]}, draws=2)
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[callback])
+    (metrics,) = trainer.validate(module, datamodule=run_data(ckpt), verbose=False)
+    assert {"ber/acc@columns=0", "ber/acc@columns=2", "ber/acc_std@columns=2"} <= metrics.keys()
+    assert [p.draws for p in callback.results["val"]] == [1, 2]
+    assert callback.results["val"][1].flipped > 0
+    assert metrics["ber/acc@columns=0"] == pytest.approx(metrics["val/acc"], abs=1e-6)
+
+
 def test_evaluate_command(runs, tmp_path):
     ckpts = [runs["classifier"] / "checkpoints" / "last.ckpt", runs["none"]]
     digests = {p: digest(p) for p in runs["none"].glob("checkpoints/*.ckpt")}
@@ -174,6 +187,13 @@ def test_device_model_rates(runs, tmp_path):
     (["device=tpu"], "device='tpu' is not allowed"),
     (["batch_size=0"], "batch_size=0 is not allowed"),
     (["REAL", "bit_errors.real_format=none"], "bit_errors.real_format='none' is not allowed"),
+    (["fault_model=stuck", "bit_errors.fault_model.fraction=[0,2]"],
+     "bit_errors.fault_model.fraction=2 is not allowed: expected a number in [0, 1]"),
+    (["fault_model=array", "bit_errors.fault_model.spares=-1"],
+     "bit_errors.fault_model.spares=-1 is not allowed: expected an integer >= 0"),
+    (["fault_model=stuck", "bit_errors.cell=1T1R"], "bit_errors.cell='1T1R' is not allowed"),
+    (["fault_model=asymmetric", "bit_errors.fault_model.ratio=[1,3]"],
+     "bit_errors.ber=[0, 0.0001, 0.001, 0.01, 0.1] is not allowed: expected one rate"),
 ])
 def test_bad_options(runs, tmp_path, overrides, message):
     if "REAL" in overrides:
@@ -195,6 +215,21 @@ def test_cli_errors_are_one_line_and_leave_nothing(runs, tmp_path):
     assert err == ["error: bit_errors.real_format='none' is not allowed: expected fp32 or int8 "
                    "for a model without binary layers (binarize=none)"]
     assert not out.exists()
+
+
+def test_a_bad_fault_model_is_one_line_and_leaves_nothing(runs, tmp_path):
+    for overrides, message in [
+        (["fault_model=stuk"], "error: fault_model='stuk' is not allowed: expected one of "
+                               "array, asymmetric, bitflip, retention, sec, stuck"),
+        (["fault_model=retention", "bit_errors.fault_model.hours=[0,-1]"],
+         "error: bit_errors.fault_model.hours=-1 is not allowed: expected a number >= 0"),
+    ]:
+        out = tmp_path / "eval"
+        proc = run_cli("bnn_edge.evaluate", f"ckpt_path={runs['classifier']}", *overrides,
+                       f"hydra.run.dir={out}")
+        assert proc.returncode == 2
+        assert stderr_lines(proc) == [message]
+        assert not out.exists()
 
 
 def test_error_aware_training_of_a_real_model_fails_before_data(tmp_path):

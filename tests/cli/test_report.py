@@ -214,6 +214,22 @@ def test_other_tools_folders_are_not_runs(sweep, capsys):
     assert all("evaluate" not in str(r.path) for r in report["runs"])
 
 
+def test_a_sweep_folder_named_wandb_is_reported(tmp_path, capsys):
+    """Only W&B's own run folders (``wandb/run-*``, with a config.yaml once synced) are
+    skipped, not the runs of a sweep folder a user named ``wandb``."""
+    sweep = tmp_path / "wandb"
+    sweep.mkdir()
+    for fold, acc in enumerate((0.9, 0.8)):
+        run = fake_run(sweep, f"fold{fold}", fold=fold, val=acc)
+        synced = run / "wandb" / "run-20261206_000000-abc" / "files"
+        synced.mkdir(parents=True)
+        (synced / "config.yaml").write_text("_wandb:\n  value: {}\n")
+    assert report_main([str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "2 finished runs in 1 groups" in printed and "not averaged" not in printed
+    assert "| ECG | 85.0 ± 7.1% (1x, n=2) |" in printed
+
+
 @pytest.mark.parametrize(("data", "reason"), [
     ({"split_sizes": {"train": "640", "val": 160}}, "split_sizes={'train': '640', 'val': 160}"),
     ({"class_counts": [1, 2]}, "class_counts=[1, 2], expected a mapping to counts >= 0"),

@@ -169,6 +169,25 @@ def test_robustness_claim_needs_a_kept_and_a_lost_accuracy():
     assert robust_at_2t2r(spread, "ecg full aug1").verdict == UNSURE
 
 
+def test_claims_read_only_bitflip_curves(tmp_path):
+    """A stuck-device sweep's rows (its x is a fraction, not a bit error rate) are left out;
+    files written before the fault_model column count as bitflip."""
+    from bnn_edge.experiment.claims import read_curves
+
+    rows = {"old": [{"variant": "a", "ber": "0.001", "acc_mean": "0.9"}],
+            "new": [{"variant": "b", "ber": "0.001", "acc_mean": "0.8",
+                     "fault_model": "bitflip"},
+                    {"variant": "b", "ber": "", "acc_mean": "0.5", "fault_model": "stuck"}]}
+    for name, content in rows.items():
+        (tmp_path / name).mkdir()
+        with open(tmp_path / name / "ber_curve.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(content[-1]))
+            writer.writeheader()
+            writer.writerows(content)
+    assert [(r["variant"], r["acc_mean"]) for r in read_curves(tmp_path)] == [
+        ("b", "0.8"), ("a", "0.9")]
+
+
 def test_the_report_writes_claims_md(tmp_path, capsys):
     runs = tmp_path / "runs"
     sweep(runs, {("none", 1): [0.96, 0.95], ("full", 1): [0.90, 0.91]})

@@ -10,11 +10,14 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from bnn_edge.experiment.training import train
 from tests.conftest import ROOT, run_cli
 from tests.helpers.runs import compose_app, read_metrics
 
 
+@pytest.mark.slow  # the default suite has it in test_interrupts (SIGKILL, resume, metrics)
 def test_sigkill_mid_epoch_then_resume_finishes_all_epochs(tmp_path):
     run_dir = tmp_path / "run"
     args = [sys.executable, "-m", "bnn_edge.train", "binarize=classifier", "aug=2",

@@ -232,6 +232,18 @@ def test_option_differences_leave_out_what_may_change():
                                                    "data.fold=0 (now 1)"]
 
 
+def test_a_fault_model_stored_by_name_is_the_same_option_as_its_mapping():
+    """Runs written before the fault_model group stored ``bit_errors.fault_model: bitflip``;
+    they resume under the group's ``{name: bitflip}``, and another model is a difference."""
+    old = {"bit_errors": {"fault_model": "bitflip", "train_ber": 0.01}}
+    assert option_differences(old, {"bit_errors": {"fault_model": {"name": "bitflip"},
+                                                   "train_ber": 0.01}}) == []
+    assert option_differences(old, {"bit_errors": {"fault_model": {
+        "name": "stuck", "fraction": 0.1}, "train_ber": 0.01}}) == [
+        "bit_errors.fault_model.fraction='<absent>' (now 0.1)",
+        "bit_errors.fault_model.name='bitflip' (now 'stuck')"]
+
+
 #: a process that takes a run folder's lock, says so, and holds it until its stdin closes
 HOLD = ("import sys; from bnn_edge.experiment.rundir import RunDir; "
         "RunDir(sys.argv[1]).lock(); print('locked', flush=True); sys.stdin.read()")

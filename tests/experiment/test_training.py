@@ -95,13 +95,16 @@ def test_every_config_group_choice_is_checked_before_hydra():
     """Each group of train.yaml's defaults is checked; null and sweep syntax are let through."""
     groups = app_groups("train")
     assert set(groups) == {"model", "data", "trainer", "logger", "callbacks", "cv",
-                           "bit_errors", "paths", "experiment", "debug"}
+                           "bit_errors", "fault_model", "paths", "experiment", "debug"}
     check_cli_choices(["logger=wandb", "experiment=null", "cv=single,all", "data=range(1)",
                        "hydra/launcher=joblib", "model.lr=0.1"], groups)
     for arg, message in [("logger=tensorboard", "logger='tensorboard' is not allowed: "
                                                 "expected one of csv, none, wandb"),
                          ("+experiment=paper_eg", "experiment='paper_eg' is not allowed"),
-                         ("debug=fast,slow", "debug='slow' is not allowed")]:
+                         ("debug=fast,slow", "debug='slow' is not allowed"),
+                         ("fault_model=stuk", "fault_model='stuk' is not allowed: expected "
+                                              "one of array, asymmetric, bitflip, retention, "
+                                              "sec, stuck")]:
         with pytest.raises(ConfigError, match=re.escape(message)):
             check_cli_choices([arg], groups)
     assert app_groups("memory") == ("model",)
@@ -202,3 +205,19 @@ def test_results_record_per_class_accuracy_and_the_code_version(tmp_path):
     assert results["code_version"].startswith("0.1.0")
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["val_acc_by_class"] == results["val_acc_by_class"]
+
+
+def test_a_limited_run_reports_each_category_over_the_trials_of_its_metric(tmp_path):
+    """debug=fast reported test/acc over 2 batches but the per-reversal line over every test
+    trial (51 % against 60.94 %): the categories now count the trials the metric counts."""
+    results = train_tiny_run(tmp_path / "run", "data.batch_size=2",
+                             "+trainer.limit_val_batches=2", "+trainer.limit_test_batches=3")
+    sizes = json.loads((tmp_path / "run" / "data.json").read_text())["split_sizes"]
+    assert sizes["val"] > 4 and sizes["test"] > 6
+    for key, metric, n in (("val_acc_by_class", "val_acc", 4),
+                           ("val_acc_by_category", "val_acc", 4),
+                           ("test_acc_by_category", "test_acc", 6)):
+        by = results[key]
+        assert sum(v["n"] for v in by.values()) == n, key
+        hits = sum(round(v["acc"] * v["n"]) for v in by.values())
+        assert hits / n == pytest.approx(results[metric], abs=1e-6), key

@@ -12,10 +12,12 @@ import pytest
 import torch
 from torch import nn
 
-from bnn_edge.cli.export import export_checkpoint
 from bnn_edge.errors import BnnEdgeError
+from bnn_edge.experiment.export import export_checkpoint
+from bnn_edge.experiment.rundir import RunDir, load_module
 from bnn_edge.experiment.training import train
-from bnn_edge.hardware.export import export_model
+from bnn_edge.hardware import kernels
+from bnn_edge.hardware.export import export_model, native_agreement
 from bnn_edge.hardware.packed import fold_classifier, pack_pm1, packed_dot, packed_forward
 from bnn_edge.nn import BinaryLinear, SignActivation, binary_layers
 from tests.conftest import run_cli
@@ -176,6 +178,53 @@ def test_export_cli(checkpoints, tmp_path):
                   f"out={tmp_path / 'cli2'}")
     assert bad.returncode == 2
     assert bad.stderr.strip().startswith("error: ckpt_path=")
+
+
+def test_native_export_prints_its_agreement_and_honours_the_vector_count(checkpoints,
+                                                                         tmp_path):
+    """The native export checked nothing while onnx and qonnx printed their agreement; and
+    n_vectors above the training split's size was cut to it silently (256 -> 128)."""
+    run = checkpoints["classifier"].parent.parent
+    sizes = json.loads((run / "data.json").read_text())["split_sizes"]
+    wanted = sizes["train"] + sizes["val"] + 3
+    out = tmp_path / "more"
+    proc = run_cli("bnn_edge.export", f"ckpt_path={checkpoints['classifier']}", f"out={out}",
+                   f"n_vectors={wanted}")
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["vectors"]["n"] == wanted
+    assert manifest["vectors_from"] == {"train": sizes["train"], "val": sizes["val"], "test": 3}
+    assert (f"packed engine ({kernels.isa()}) reading {out} on {wanted} vectors: "
+            f"{wanted}/{wanted} classes identical to PyTorch, max |logit difference| ") in \
+        proc.stdout
+    assert "n_vectors=" not in proc.stdout  # all of them exported: no notice
+    datamodule = RunDir.of_checkpoint(checkpoints["classifier"]).datamodule()
+    datamodule.setup("fit")
+    first = datamodule.val_dataloader().dataset[0][0]
+    module = load_module(checkpoints["classifier"]).net.eval()
+    with torch.no_grad():
+        logits = module(first[None])[0].numpy()
+    np.testing.assert_allclose(np.load(out / "vectors.npz")["logits"][sizes["train"]], logits,
+                               rtol=1e-5, atol=1e-6)  # the validation split follows
+
+    everything = sum(sizes.values())
+    proc = run_cli("bnn_edge.export", f"ckpt_path={checkpoints['classifier']}",
+                   f"out={tmp_path / 'all'}", f"n_vectors={everything + 100}")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == (
+        f"n_vectors={everything + 100}: the run's data holds {everything} trials (training, "
+        f"validation and test splits together); exported {everything}")
+
+
+def test_native_agreement_compares_with_the_stored_pytorch_logits(checkpoints, tmp_path):
+    out = tmp_path / "export"
+    export_checkpoint(str(checkpoints["classifier"]), str(out), n_vectors=64)
+    assert "64/64 classes identical" in native_agreement(out)
+    vectors = dict(np.load(out / "vectors.npz"))
+    other = 1 - vectors["logits"][:5].argmax(1)  # 5 stored classes made the other one
+    vectors["logits"][:5] = np.eye(2, dtype=np.float32)[other]
+    np.savez(out / "vectors.npz", **vectors)
+    assert "59/64 classes identical" in native_agreement(out)
 
 
 def test_export_takes_a_run_folder_as_evaluate_does(checkpoints, tmp_path):

@@ -210,12 +210,12 @@ def toy_data(n: int, seed: int) -> TensorDataset:
     return TensorDataset(x, (x @ teacher > 0).long())
 
 
-def fit_toy(monkeypatch, train_ber: float, n: int = 1000,
-            epochs: int = 10) -> tuple[nn.Module, ErrorAwareTraining]:
+def fit_toy(monkeypatch, train_ber: float, n: int = 1000, epochs: int = 10,
+            fault_model="bitflip") -> tuple[nn.Module, ErrorAwareTraining]:
     monkeypatch.setitem(models.NETWORKS, "toy", models.Network(toy_net))
     L.seed_everything(0, verbose=False)
     module = BNNClassifier("toy", binarize="full", lr=0.01)
-    callback = ErrorAwareTraining(ber=train_ber, seed=0)
+    callback = ErrorAwareTraining(ber=train_ber, seed=0, fault_model=fault_model)
     trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", logger=False,
                         enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, callbacks=[callback])
@@ -387,3 +387,49 @@ def test_sweep_pools_counts_over_processes_exactly(tmp_path):
     assert torch.load(f"{out}.0", weights_only=True) == expected
     assert torch.load(f"{out}.1", weights_only=True) == expected
     assert len(set(expected[1])) > 1  # the draws differ, so the comparison is per draw
+
+
+@pytest.mark.parametrize(("spec", "level", "rate"), [
+    ("bitflip", 0.05, 0.05),
+    ({"name": "stuck", "fraction": [0, 0.1]}, 0.05, 0.025),  # 2T2R: f/4 per device, 2 devices
+    ({"name": "retention", "cell": "1T1R", "hours": 1}, 87600, 6.6e-3),
+    ({"name": "sec", "data_bits": 3}, 0.05, 0.0156),  # sec_ber(0.05, 3)
+    ({"name": "asymmetric", "ratio": 3.0}, 0.05, None),
+    ({"name": "array", "rows": 1.0}, 2.0, None),
+])
+def test_error_aware_training_runs_with_each_fault_model(monkeypatch, spec, level, rate):
+    """Training injects the configured model with its level (the swept parameter, a list in
+    the config, is replaced) at ``train_ber``; latent weights come back after each step."""
+    module, callback = fit_toy(monkeypatch, level, n=200, epochs=2, fault_model=spec)
+    assert callback.bits == 4 * (16 * 32 + 32 * 2)  # 4 steps over both binary layers
+    assert callback.flipped > 0
+    if rate is not None:
+        assert binomial_ok(callback.flipped, callback.bits, rate)
+    assert not callback.faults.borrowed
+    weights = [m.weight for _, m in binary_layers(module)]
+    assert all(torch.isfinite(w).all() and w.abs().max() <= 1 for w in weights)
+    assert any(len(w.unique()) > 2 for w in weights)  # latent, not the injected +-1
+
+
+def test_the_config_wires_the_fault_model_into_error_aware_training(tmp_path):
+    """``fault_model=stuck bit_errors.train_ber=0.02``: the training callback draws stuck
+    devices (fraction 0.02) with the device mapping of bit_errors; a bad value stops it."""
+    from hydra.utils import instantiate
+
+    from bnn_edge.errors import ConfigError
+    from bnn_edge.hardware.faults.models import Retention, Stuck
+    from tests.helpers.runs import compose_app
+
+    cfg = compose_app("train", "fault_model=stuck", "bit_errors.train_ber=0.02",
+                      f"paths.output_dir={tmp_path}")
+    assert instantiate(cfg.callbacks.error_aware_training).fault_model == Stuck(fraction=0.02)
+    cfg = compose_app("train", "fault_model=retention", "bit_errors.train_ber=24",
+                      "bit_errors.device.sigma=0.2", f"paths.output_dir={tmp_path}")
+    model = instantiate(cfg.callbacks.error_aware_training).fault_model
+    assert isinstance(model, Retention) and model.hours == 24 and model.device.sigma == 0.2
+    cfg = compose_app("train", "fault_model=stuck", "bit_errors.fault_model.lrs_share=2",
+                      f"paths.output_dir={tmp_path}")
+    with pytest.raises(Exception, match="bit_errors.fault_model.lrs_share=2 is not allowed") \
+            as info:
+        instantiate(cfg.callbacks.error_aware_training)
+    assert isinstance(info.value, ConfigError) or isinstance(info.value.__cause__, ConfigError)

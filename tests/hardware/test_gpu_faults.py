@@ -66,3 +66,22 @@ def test_a_cuda_sweep_gives_the_cpu_points():
         (p.ber, p.accuracies, p.flipped, p.bits) for p in on_cpu]
     assert_bit_identical(gpu, before)
     assert torch.backends.cudnn.allow_tf32 == tf32  # the sweep's IEEE float32 ended with it
+
+
+@pytest.mark.parametrize("fmt", ["none", "fp32"])
+@pytest.mark.parametrize(("spec", "level"), [({"name": "stuck"}, 0.05),
+                                             ({"name": "array", "rows": 1.0}, 2.0),
+                                             ({"name": "sec"}, 0.05)])
+def test_fault_models_that_read_the_stored_values_flip_on_cuda_what_they_flip_on_the_cpu(
+        spec, level, fmt):
+    from bnn_edge.hardware.faults.models import parse_fault_model
+
+    model, _, _ = parse_fault_model(spec)
+    cpu, gpu = nets("classifier")
+    before = snapshot(gpu)
+    with WeightFaults(cpu, fmt, model) as on_cpu, WeightFaults(gpu, fmt, model) as on_gpu:
+        a = on_cpu.draw(level, fault_rng(7, level, 0))
+        b = on_gpu.draw(level, fault_rng(7, level, 0))
+        assert [p.tolist() for p in a] == [p.tolist() for p in b] and sum(map(len, a)) > 0
+        on_gpu.inject(level, fault_rng(7, level, 0))
+    assert_bit_identical(gpu, before)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import shutil
@@ -590,6 +592,37 @@ def test_both_engines_give_identical_sweeps(name, binarize, options, shape, draw
         assert len(set(torch_points[-1].accuracies)) > 1  # the faults change the accuracy
 
 
+@pytest.mark.parametrize("binarize", ["classifier", "full"])
+@pytest.mark.parametrize(("spec", "parameter", "values"), [
+    ({"name": "stuck", "cell": "2T2R"}, None, [0, 0.01, 0.2]),
+    ({"name": "stuck", "cell": "1T1R", "lrs_share": 0.8}, None, [0.05]),
+    ({"name": "array", "rows": 1.0}, None, [0, 1, 4]),
+    ({"name": "array", "columns": 4.0}, "spares", [0, 3]),
+    ({"name": "asymmetric", "ratio": 5.0}, None, [0.01, 0.2]),
+    ({"name": "retention", "cell": "1T1R"}, None, [0, 87600]),
+    ({"name": "sec", "data_bits": 3}, None, [0, 0.05]),
+])
+def test_every_fault_model_gives_identical_sweeps_on_both_engines(binarize, spec, parameter,
+                                                                  values):
+    from bnn_edge.hardware.faults.models import parse_fault_model
+
+    net = scramble(build_network("ecg", binarize=binarize), seed=12, zero_scales=False)
+    x = torch.randn(24, 12, 750)
+    with torch.no_grad():
+        y = net(x).argmax(1)
+    y[::3] = 1 - y[::3]
+    loader = DataLoader(TensorDataset(x, y), batch_size=10)
+    model, _, _ = parse_fault_model(spec)
+    torch_points = ber_sweep(net, loader, values, 3, seed=2, fault_model=model,
+                             parameter=parameter)
+    packed_points = packed_ber_sweep(net, loader, values, 3, seed=2, fault_model=model,
+                                     parameter=parameter)
+    for p, q in zip(torch_points, packed_points, strict=True):
+        assert (p.ber, p.accuracies, p.flipped, p.bits) == (q.ber, q.accuracies, q.flipped,
+                                                            q.bits)
+    assert torch_points[-1].flipped > 0
+
+
 
 
 @pytest.fixture(scope="module")
@@ -625,8 +658,40 @@ def test_evaluate_prints_the_same_table_with_either_engine(runs, tmp_path):
         tmp_path / "torch" / "ber_curve.csv").read_text()
 
 
+@pytest.mark.parametrize(("overrides", "parameter"), [
+    (["fault_model=stuck", "bit_errors.fault_model.fraction=[0,0.02,0.2]"], "fraction"),
+    (["fault_model=array", "bit_errors.fault_model.columns=4",
+      "bit_errors.fault_model.spares=[0,4]"], "spares"),
+])
+def test_evaluate_passes_the_fault_model_to_either_engine(runs, tmp_path, overrides, parameter):
+    """The packed engine draws the configured model, not bitflip: the same table, CSV and
+    reference accuracies at the 1T1R and 2T2R operating points as the torch engine."""
+    outputs = {}
+    for engine in ("torch", "packed"):
+        lines = []
+        cfg = compose_app("evaluate", f"ckpt_path={runs['full']}", *overrides,
+                          "bit_errors.draws=3", f"engine={engine}",
+                          f"paths.output_dir={tmp_path / engine}")
+        (curve,) = evaluate(cfg, echo=lines.append)
+        table = next(line for line in lines if line.startswith("variant")).splitlines()
+        outputs[engine] = table, (tmp_path / engine / "ber_curve.csv").read_text()
+        assert table[0].split()[:2] == ["variant", parameter]
+        assert table[-3].startswith("fault model: ")
+        assert [(cell, p.ber) for cell, _, p in curve.operating] == [
+            ("1T1R", pytest.approx(1.0e-3, rel=1e-3)), ("2T2R", pytest.approx(6.21e-6, rel=1e-3))]
+        assert "read errors alone at the 2T2R operating point" in table[-1]
+        assert (tmp_path / engine / "ber_curve.png").is_file()
+    assert outputs["torch"] == outputs["packed"]
+    rows = list(csv.DictReader(io.StringIO(outputs["torch"][1])))
+    assert {(r["fault_model"], r["parameter"], r["ber"]) for r in rows} == {
+        (overrides[0].split("=")[1], parameter, "")}
+    low, high = (float(rows[i]["flipped_fraction"]) for i in (0, -1))
+    # more stuck devices, more wrong weights; more spares, fewer
+    assert (low < high) if parameter == "fraction" else (low > high)
+
+
 @pytest.mark.parametrize(("overrides", "message"), [
-    (["engine=gpu"], "engine='gpu' is not allowed: expected one of torch, packed"),
+    (["engine=gpu"], "engine='gpu' is not allowed: expected one of auto, torch, packed"),
     (["engine=packed", "device=cuda"], "device='cuda' is not allowed"),
     (["engine=packed", "bit_errors.real_format=int8"],
      "engine='packed' is not allowed: expected torch with bit_errors.real_format=int8"),

@@ -194,11 +194,9 @@ class EEGDataModule(ArrayDataModule):
     # ----------------------------------------------------------------- building
 
     def _subjects_progress(self, description: str):
-        if not self.progress:
-            return self.subjects
-        from rich.progress import track
+        from bnn_edge.progress import track
 
-        return track(self.subjects, description=description, transient=True)
+        return track(self.subjects, description, self.progress, len(self.subjects))
 
     def _build_synthetic(self) -> tuple[list, list, dict, int]:
         import bnn_edge.data.eeg.synthetic as eeg_synthetic

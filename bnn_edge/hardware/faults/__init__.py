@@ -2,7 +2,8 @@
 (which bits read wrong), injected into a borrowed model and given back bit for bit.
 
 - :mod:`.codecs`: ``binary`` (1 bit), ``fp32`` (IEEE-754 word), ``int8`` (quantized byte);
-- :mod:`.models`: the fault-model registry (``bitflip``) and the seeded draws;
+- :mod:`.models`: the fault models (``bitflip``, ``asymmetric``, ``stuck``, ``array``,
+  ``retention``, ``sec``), their registry and the seeded draws;
 - :mod:`.inject`: :class:`WeightFaults`, the borrow / inject / restore cycle;
 - :mod:`.sweep`: accuracy over error rates and Monte-Carlo draws;
 - :mod:`.settings`: the checked ``bit_errors.*`` options.
@@ -10,7 +11,13 @@
 
 from bnn_edge.hardware.faults.codecs import CODECS, REAL_FORMATS
 from bnn_edge.hardware.faults.inject import FlipCount, WeightFaults, real_weight_layers
-from bnn_edge.hardware.faults.models import FAULT_MODELS, fault_rng, flip_positions
+from bnn_edge.hardware.faults.models import (
+    FAULT_MODELS,
+    FaultModel,
+    fault_rng,
+    flip_positions,
+    parse_fault_model,
+)
 from bnn_edge.hardware.faults.settings import (
     BitErrorSettings,
     bit_error_settings,
@@ -24,7 +31,7 @@ from bnn_edge.hardware.faults.sweep import (
     rate_label,
 )
 
-__all__ = ["CODECS", "FAULT_MODELS", "REAL_FORMATS", "BitErrorSettings", "FlipCount",
-           "SweepPoint", "WeightFaults", "accuracy", "ber_sweep", "bit_error_settings",
-           "check_fault_target", "evaluation_mode", "fault_rng", "flip_positions",
-           "rate_label", "real_weight_layers"]
+__all__ = ["CODECS", "FAULT_MODELS", "REAL_FORMATS", "BitErrorSettings", "FaultModel",
+           "FlipCount", "SweepPoint", "WeightFaults", "accuracy", "ber_sweep",
+           "bit_error_settings", "check_fault_target", "evaluation_mode", "fault_rng",
+           "flip_positions", "parse_fault_model", "rate_label", "real_weight_layers"]

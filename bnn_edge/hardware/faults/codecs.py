@@ -1,7 +1,8 @@
 """How a weight tensor is stored as bits, and the tensor read back with some bits flipped.
 
-A codec turns a flat weight tensor into its stored form (``encode``) and gives the tensor
-the computation sees when the stored bits at given positions read wrong (``faulty``).
+A codec turns a flat weight tensor into its stored form (``encode``), gives the tensor
+the computation sees when the stored bits at given positions read wrong (``faulty``) and
+the stored bits as integers for the fault models that depend on them (``words``).
 Positions count bits over the stored form: bit ``b`` of stored word ``i`` is position
 ``i * bits + b`` (two's complement, bit 0 least significant).
 
@@ -14,6 +15,7 @@ Positions count bits over the stored form: bit ``b`` of stored word ``i`` is pos
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from bnn_edge.nn import binary_sign
@@ -39,6 +41,10 @@ class BinaryCodec:
     def encode(self, flat: torch.Tensor) -> tuple[torch.Tensor, float]:
         return binary_sign(flat), 1.0
 
+    def words(self, stored: torch.Tensor) -> np.ndarray:
+        """The stored bits as one unsigned integer per weight (1: +1), for the fault models."""
+        return (stored > 0).to(torch.uint8).cpu().numpy()
+
     def faulty(self, stored: torch.Tensor, pos: torch.Tensor, scale: float,
                dtype: torch.dtype) -> torch.Tensor:
         signs = stored.clone()
@@ -56,6 +62,9 @@ class Fp32Codec:
             raise ValueError(f"real_format=fp32 needs float32 weights, got {flat.dtype}")
         return flat.view(torch.int32), 1.0
 
+    def words(self, stored):
+        return stored.cpu().numpy().view(np.uint32)
+
     def faulty(self, stored, pos, scale, dtype):
         mask = _word_mask(pos, stored.numel(), self.bits, stored.device)
         return (stored ^ mask).view(torch.float32)
@@ -71,6 +80,9 @@ class Int8Codec:
         scale = max_abs / 127 if max_abs > 0 else 1.0
         q = torch.clamp(torch.round(flat / scale), -127, 127).to(torch.int8)
         return q.view(torch.uint8), scale
+
+    def words(self, stored):
+        return stored.cpu().numpy()
 
     def faulty(self, stored, pos, scale, dtype):
         mask = _word_mask(pos, stored.numel(), self.bits, stored.device)

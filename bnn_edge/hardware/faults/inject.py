@@ -5,7 +5,9 @@ stored with their layer's ``precision`` (1 bit: the sign), and, if ``real_format
 they are stored (``fp32`` or ``int8``, see :mod:`~bnn_edge.hardware.faults.codecs`), the
 weights of the other conv and linear layers; ``none`` leaves those exact. Which stored bits
 read wrong in a draw is the fault model's choice (:mod:`~bnn_edge.hardware.faults.models`,
-default ``bitflip``: each bit independently with probability ``ber``).
+default ``bitflip``: each bit independently with probability ``ber``), drawn for the targets
+in order (binary layers in :func:`~bnn_edge.nn.binary_layers` order, then real layers) with
+one generator, as the packed engine draws them.
 
 Biases and batch-norm parameters are never faulted: in hardware they fold into the
 per-neuron thresholds held next to the sense amplifiers.
@@ -25,7 +27,7 @@ import torch
 from torch import nn
 
 from bnn_edge.hardware.faults.codecs import CODECS, REAL_FORMATS
-from bnn_edge.hardware.faults.models import FAULT_MODELS
+from bnn_edge.hardware.faults.models import FAULT_MODELS, FaultModel, StoredBits
 from bnn_edge.nn import BinaryLayer, binary_layers
 
 
@@ -63,6 +65,7 @@ class _Target:
     saved: torch.Tensor | None = None
     stored: torch.Tensor | None = None  # flat: +-1 signs, int32 words or uint8 bytes
     scale: float = 1.0
+    view: StoredBits | None = None  # what the fault model sees
 
     @property
     def bits(self) -> int:
@@ -80,18 +83,23 @@ class WeightFaults:
     Entering saves the targeted tensors (binary-layer weights; real conv/linear weights
     unless ``real_format="none"``); leaving copies them back, also when an exception is
     raised. The parameter objects stay the same, so optimizers and hooks keep working.
+    ``fault_model`` is a :class:`~bnn_edge.hardware.faults.models.FaultModel` or the name
+    of one (its defaults); :meth:`inject` sets its ``parameter`` (default: the model's
+    level, e.g. ``ber`` or the fraction of stuck devices) to the value given.
     """
 
     def __init__(self, model: nn.Module, real_format: str = "none",
-                 fault_model: str = "bitflip"):
+                 fault_model: FaultModel | str = "bitflip", parameter: str | None = None):
         if real_format not in REAL_FORMATS:
             raise ValueError(f"real_format={real_format!r}: expected one of "
                              f"{', '.join(REAL_FORMATS)}")
-        if fault_model not in FAULT_MODELS:
-            raise ValueError(f"fault_model={fault_model!r}: expected one of "
-                             f"{', '.join(FAULT_MODELS)}")
+        if isinstance(fault_model, str):
+            if fault_model not in FAULT_MODELS:
+                raise ValueError(f"fault_model={fault_model!r}: expected one of "
+                                 f"{', '.join(FAULT_MODELS)}")
+            fault_model = FAULT_MODELS[fault_model]()
         self.model, self.real_format = model, real_format
-        self.fault_model = FAULT_MODELS[fault_model]
+        self.fault_model, self.parameter = fault_model, parameter
         self.targets = [_Target(name, m.weight, "binary", m.precision)
                         for name, m in binary_layers(model)]
         if real_format != "none":
@@ -118,7 +126,11 @@ class WeightFaults:
             raise RuntimeError("WeightFaults is already holding the weights")
         for t in self.targets:
             t.saved = t.param.detach().clone()
-            t.stored, t.scale = CODECS[t.kind].encode(t.saved.reshape(-1))
+            codec = CODECS[t.kind]
+            t.stored, t.scale = codec.encode(t.saved.reshape(-1))
+            outputs = t.param.shape[0]
+            t.view = StoredBits(outputs, t.param.numel() // outputs, t.bits_per_weight,
+                                lambda stored=t.stored, codec=codec: codec.words(stored))
         self.borrowed = True
         return self
 
@@ -129,7 +141,7 @@ class WeightFaults:
             return
         for t in self.targets:
             t.param.copy_(t.saved)
-            t.saved = t.stored = None
+            t.saved = t.stored = t.view = None
         self.borrowed = False
 
     def __enter__(self) -> WeightFaults:
@@ -138,20 +150,29 @@ class WeightFaults:
     def __exit__(self, *exc) -> None:
         self.restore()
 
+    def model_at(self, value) -> FaultModel:
+        """The fault model with the swept parameter at ``value`` (ConfigError if out of range)."""
+        return self.fault_model.at(value, self.parameter)
+
+    def draw(self, value, rng: np.random.Generator) -> list[np.ndarray]:
+        """The positions that read wrong in each target, in order, for one draw at ``value``."""
+        if not self.borrowed:
+            raise RuntimeError("draw() needs the weights borrowed: use `with WeightFaults(...)`")
+        model = self.model_at(value)
+        return [model.flips(t.view, rng) for t in self.targets]
+
     @torch.no_grad()
-    def inject(self, ber: float, rng: np.random.Generator) -> FlipCount:
+    def inject(self, value, rng: np.random.Generator) -> FlipCount:
         """Overwrite the weights with their stored form, the fault model's bits read wrong.
 
-        Starts from the saved weights every time. At ``ber=0`` binary layers compute
+        ``value``: the swept parameter's value (``ber`` for ``bitflip``). Starts from the
+        saved weights every time. Where the model is fault-free binary layers compute
         exactly as before and int8 weights are the quantized ones.
         """
         if not self.borrowed:
             raise RuntimeError("inject() needs the weights borrowed: use `with WeightFaults(...)`")
-        if not 0 <= ber <= 1:
-            raise ValueError(f"ber={ber!r}: expected a number in [0, 1]")
         counts = {"binary": 0, "real": 0}
-        for t in self.targets:
-            pos = self.fault_model.positions(t.bits, ber, rng)
+        for t, pos in zip(self.targets, self.draw(value, rng), strict=True):
             counts["binary" if t.kind == "binary" else "real"] += len(pos)
             pos_t = torch.from_numpy(pos).to(t.param.device)
             faulty = CODECS[t.kind].faulty(t.stored, pos_t, t.scale, t.param.dtype)

@@ -8,9 +8,9 @@ from dataclasses import dataclass, fields
 from bnn_edge.errors import ConfigError
 from bnn_edge.hardware.device import CELLS, DeviceModel, check_cell
 from bnn_edge.hardware.faults.codecs import REAL_FORMATS
-from bnn_edge.hardware.faults.models import FAULT_MODELS
+from bnn_edge.hardware.faults.models import BitFlip, FaultModel, parse_fault_model
 from bnn_edge.hardware.faults.sweep import rate_label
-from bnn_edge.validation import is_number, require_choice, require_int, require_number
+from bnn_edge.validation import is_number, require_int, require_number
 
 
 def _as_list(value) -> list:
@@ -23,9 +23,11 @@ def _as_list(value) -> list:
 class BitErrorSettings:
     """Checked ``bit_errors.*`` options.
 
-    ``rates`` are the error rates to sweep: ``ber`` as given, or, with ``cell`` set, the
-    device model's rate for that cell after each of ``cycles`` (then ``rate_cycles`` holds
-    the cycle count of each rate).
+    ``rates`` are the values to sweep of ``fault_model``'s parameter ``parameter``: for the
+    models whose level is the error rate (``bitflip``, ``asymmetric``, ``sec``) ``ber`` as
+    given, or, with ``cell`` set, the device model's rate for that cell after each of
+    ``cycles`` (then ``rate_cycles`` holds the cycle count of each rate); else the values of
+    the model's parameter given as a list (or its one value).
     """
 
     rates: tuple[float, ...]
@@ -38,12 +40,17 @@ class BitErrorSettings:
     rate_cycles: tuple[float, ...] | None = None
     every_n_epochs: int = 1
     train_ber: float = 0.0
-    fault_model: str = "bitflip"
+    fault_model: FaultModel = BitFlip()
+    parameter: str = "ber"
 
     @property
     def real_format(self) -> str:
         """The one real-weight format (callbacks take one; the evaluate command a list)."""
         return self.real_formats[0]
+
+    def draws_at(self, value) -> int:
+        """The draws a sweep makes at ``value``: one where the model is fault-free."""
+        return 1 if self.fault_model.at(value, self.parameter).fault_free else self.draws
 
     def operating_points(self) -> list[tuple[str, float, float]]:
         """(cell, cycles, rate) of both cells at each of ``cycles``: the points plots mark."""
@@ -67,14 +74,63 @@ def device_model(device) -> DeviceModel:
         raise ConfigError(f"bit_errors.device.{e.option}", e.value, e.allowed) from None
 
 
-def bit_error_settings(ber=(0, 1e-4, 1e-3, 1e-2, 1e-1), cell=None, cycles=(1e6,), device=None,
+def training_model(spec, train_ber, device: DeviceModel | None = None) -> FaultModel:
+    """The fault model error-aware training injects: ``bit_errors.fault_model`` with its
+    level (the error rate, the fraction of stuck devices, ...) at ``train_ber``.
+
+    The rate of ``bitflip``, ``asymmetric`` and ``sec`` is at most 0.5; the other
+    parameters of the model need one value each when ``train_ber`` is not 0.
+    """
+    model, swept, values = parse_fault_model(spec, device)
+    top = 0.5 if model.level == "ber" else None
+    require_number("bit_errors.train_ber", train_ber, 0, top)
+    if train_ber and swept is not None and swept != model.level:
+        raise ConfigError(f"bit_errors.fault_model.{swept}", values,
+                          "one value for error-aware training (bit_errors.train_ber sets "
+                          f"{model.level})")
+    try:
+        return model.at(train_ber)
+    except ConfigError as e:
+        raise ConfigError("bit_errors.train_ber", train_ber, e.allowed) from None
+
+
+#: ``bit_errors.ber``'s default (conf/bit_errors/default.yaml)
+DEFAULT_BER = (0.0, 1e-4, 1e-3, 1e-2, 1e-1)
+
+
+def _sweep(model: FaultModel, swept: str | None, values: list | None, rates: list,
+           ber, cell) -> tuple[FaultModel, str, list]:
+    """(model, parameter, values) of the sweep: ``bit_errors.ber`` for rate models unless
+    another parameter is a list."""
+    if swept is None and model.level == "ber":
+        return model, "ber", rates
+    if model.level != "ber" and [float(r) for r in rates] != list(DEFAULT_BER):
+        raise ConfigError("bit_errors.ber", ber,
+                          f"its default with fault_model={model.name}, which sweeps "
+                          f"bit_errors.fault_model.{swept or model.level} (bit_errors.ber is "
+                          f"the rate of bitflip, asymmetric and sec)")
+    if cell is not None:
+        raise ConfigError("bit_errors.cell", cell, f"null with fault_model={model.name} "
+                          f"sweeping {swept or model.level} (cell sets error rates)")
+    if model.level == "ber":
+        if len(rates) > 1:
+            raise ConfigError("bit_errors.ber", ber, f"one rate while "
+                              f"bit_errors.fault_model.{swept} is swept")
+        model = model.at(rates[0])
+    if swept is None:
+        return model, model.level, [getattr(model, model.level)]
+    return model, swept, values
+
+
+def bit_error_settings(ber=DEFAULT_BER, cell=None, cycles=(1e6,), device=None,
                        draws: int = 20, real_format="none", seed: int = 0,
                        every_n_epochs: int = 1, train_ber: float = 0.0,
-                       fault_model: str = "bitflip",
+                       fault_model="bitflip",
                        multiple_formats: bool = False) -> BitErrorSettings:
     """Check the ``bit_errors.*`` options; ConfigError names the first bad one.
 
-    ``real_format`` may be a list only with ``multiple_formats`` (the evaluate command).
+    ``real_format`` may be a list only with ``multiple_formats`` (the evaluate command);
+    ``fault_model`` is a model name or the ``fault_model`` group's mapping.
     """
     rates = _as_list(ber)
     if not rates or not all(is_number(r) and 0 <= r <= 1 for r in rates):
@@ -103,22 +159,28 @@ def bit_error_settings(ber=(0, 1e-4, 1e-3, 1e-2, 1e-1), cell=None, cycles=(1e6,)
     require_int("bit_errors.seed", seed, 0)
     require_int("bit_errors.every_n_epochs", every_n_epochs, 0,
                 allowed="an integer >= 0 (0: sweep at test time only)")
-    require_number("bit_errors.train_ber", train_ber, 0, 0.5)
-    require_choice("bit_errors.fault_model", fault_model, FAULT_MODELS)
+    faults, swept, values = parse_fault_model(fault_model, model)
+    training_model(fault_model, train_ber, model)
     rate_cycles = None
-    if cell is not None:
+    if cell is not None and swept is None and faults.level == "ber":
         rate_cycles = tuple(float(c) for c in cycle_list)
         rates = [model.ber(cell, c) for c in rate_cycles]
+    faults, parameter, rates = _sweep(faults, swept, values, rates, ber, cell)
+    for rate in rates:  # e.g. asymmetric caps the rate
+        faults.at(rate, parameter)
     labels = [rate_label(r) for r in rates]
     if len(set(labels)) < len(labels):
-        raise ConfigError("bit_errors.ber" if cell is None else "bit_errors.cycles",
-                          ber if cell is None else cycles,
-                          "distinct values (error rates equal to 3 significant digits repeat)")
-    return BitErrorSettings(rates=tuple(float(r) for r in rates), draws=draws,
+        option, value = (("bit_errors.cycles", cycles) if rate_cycles else
+                         ("bit_errors.ber", ber) if parameter == "ber" and swept is None else
+                         (f"bit_errors.fault_model.{parameter}", rates))
+        raise ConfigError(option, value,
+                          "distinct values (values equal to 3 significant digits repeat)")
+    return BitErrorSettings(rates=tuple(rates), draws=draws,
                             real_formats=tuple(formats), seed=seed, device_model=model,
                             cycles=tuple(float(c) for c in cycle_list), cell=cell,
                             rate_cycles=rate_cycles, every_n_epochs=every_n_epochs,
-                            train_ber=float(train_ber), fault_model=fault_model)
+                            train_ber=float(train_ber), fault_model=faults,
+                            parameter=parameter)
 
 
 def check_fault_target(binarize: str | None, real_format: str, option: str) -> None:

@@ -1,10 +1,11 @@
 """Evaluating a model over error rates and Monte-Carlo fault draws, weights given back.
 
-:func:`ber_sweep` evaluates a model at each bit error rate over ``draws`` fault draws
-(one at rate 0), through :class:`~bnn_edge.hardware.faults.inject.WeightFaults`, in eval
-mode; the weights and train/eval modes are restored exactly afterwards, exceptions
-included. On a CUDA device the sweep computes in IEEE float32 (TF32 off, :func:`ieee_float32`)
-so that it gives the table the CPU gives for the same seeds.
+:func:`ber_sweep` evaluates a model at each bit error rate (or value of another fault-model
+parameter) over ``draws`` fault draws (one where the model is fault-free), through
+:class:`~bnn_edge.hardware.faults.inject.WeightFaults`, in eval mode; the weights and
+train/eval modes are restored exactly afterwards, exceptions included. On a CUDA device
+the sweep computes in IEEE float32 (TF32 off, :func:`ieee_float32`) so that it gives the
+table the CPU gives for the same seeds.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from bnn_edge.hardware.faults.inject import WeightFaults
-from bnn_edge.hardware.faults.models import fault_rng
+from bnn_edge.hardware.faults.models import FaultModel, fault_rng
 
 
 @contextmanager
@@ -93,7 +94,11 @@ def accuracy(model: nn.Module, loaders, device: torch.device | str | None = None
 
 @dataclass
 class SweepPoint:
-    """Accuracy at one error rate over its Monte-Carlo draws (one draw at rate 0)."""
+    """Accuracy at one error rate over its Monte-Carlo draws (one draw at rate 0).
+
+    ``ber`` is the swept value: the error rate, or the value of the fault model's swept
+    parameter (a fraction of stuck devices, failed columns per array, hours, ...).
+    """
 
     ber: float
     accuracies: list[float] = field(default_factory=list)
@@ -115,33 +120,41 @@ class SweepPoint:
 
     @property
     def flipped_fraction(self) -> float:
-        """Bits flipped over bits exposed, all draws together (estimates ``ber``)."""
+        """Bits read wrong over bits exposed, all draws together (estimates ``ber``; for
+        other models, the bit error rate they cause)."""
         return self.flipped / self.bits if self.bits else 0.0
 
 
 def ber_sweep(model: nn.Module, loaders, rates: Iterable[float], draws: int,
               real_format: str = "none", seed: int = 0,
               device: torch.device | str | None = None,
-              reduce: Reduce | None = None, fault_model: str = "bitflip") -> list[SweepPoint]:
+              reduce: Reduce | None = None, fault_model: FaultModel | str = "bitflip",
+              parameter: str | None = None,
+              progress: Callable[[], None] | None = None) -> list[SweepPoint]:
     """Accuracy of ``model`` at each bit error rate, over ``draws`` fault draws per rate.
 
-    Rate 0 is evaluated once (it is deterministic). Draw ``d`` at rate ``r`` uses
-    :func:`fault_rng(seed, r, d) <fault_rng>`, so results do not depend on which other
-    rates are swept. The model runs in eval mode and gets its weights and modes back
-    exactly, also if an exception interrupts the sweep. ``reduce`` pools the counts of
+    ``rates`` are the values of ``fault_model``'s ``parameter`` (default: its level, the
+    error rate for ``bitflip``). A fault-free value (rate 0) is evaluated once (it is
+    deterministic). Draw ``d`` at value ``r`` uses :func:`fault_rng(seed, r, d)
+    <fault_rng>`, so results do not depend on which other values are swept; the faults of
+    a draw hold for every batch. The model runs in eval mode and gets its weights and modes
+    back exactly, also if an exception interrupts the sweep. ``reduce`` pools the counts of
     all processes (see :func:`accuracy`); every process draws the same faults.
+    ``progress`` is called after each evaluated draw.
     """
     points = []
     where = device if device is not None else next(model.parameters()).device
     with evaluation_mode(model), ieee_float32(where), \
-            WeightFaults(model, real_format, fault_model) as faults:
+            WeightFaults(model, real_format, fault_model, parameter) as faults:
         for rate in rates:
             point = SweepPoint(float(rate))
-            for draw in range(1 if rate == 0 else draws):
+            for draw in range(1 if faults.model_at(rate).fault_free else draws):
                 count = faults.inject(rate, fault_rng(seed, rate, draw))
                 point.flipped += count.flipped
                 point.bits += count.bits
                 point.accuracies.append(accuracy(model, loaders, device, reduce))
+                if progress is not None:
+                    progress()
             points.append(point)
     return points
 

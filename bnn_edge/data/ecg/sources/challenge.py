@@ -16,9 +16,9 @@ from bnn_edge.data.ecg.sources.records import (
     check_root,
     check_signal,
     files_fingerprint,
-    track,
 )
 from bnn_edge.errors import ConfigError, DataError
+from bnn_edge.progress import track
 
 CHALLENGE_LEADS = ("I", "II", "III", "aVF", "aVL", "aVR", "V1", "V2", "V3", "V4", "V5", "V6")
 #: project lead k is challenge lead CHALLENGE_TO_PROJECT[k]

@@ -17,9 +17,9 @@ from bnn_edge.data.ecg.sources.records import (
     files_fingerprint,
     prepare_wfdb_signal,
     read_wfdb,
-    track,
 )
 from bnn_edge.errors import DataError
+from bnn_edge.progress import track
 
 SAMPLINGS = (500, 100)
 

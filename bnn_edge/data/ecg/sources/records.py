@@ -188,14 +188,6 @@ def files_fingerprint(paths: list[Path], listed_by: str = "the data source") -> 
     return h.hexdigest()[:16]
 
 
-def track(items: list, description: str, progress: bool):
-    if not progress:
-        return items
-    from rich.progress import track
-
-    return track(items, description=description, total=len(items), transient=True)
-
-
 def read_wfdb(path: Path):
     import wfdb
 

@@ -18,6 +18,7 @@ from bnn_edge.data.base import Arrays
 from bnn_edge.data.ecg.leads import FS, WINDOW, limb_leads_from_i_ii, reverse_fraction
 from bnn_edge.data.ecg.nuisance import Nuisance, synthesize_trials
 from bnn_edge.errors import DataError
+from bnn_edge.progress import track
 
 GENERATOR = "deepfake-ecg (Pulse2Pulse GAN), 8 leads at 500 Hz -> 12 leads at 250 Hz"
 
@@ -55,13 +56,9 @@ def generate_deepfake_ecgs(n: int, seed: int, batch_size: int = 50,
     gen = torch.Generator().manual_seed(seed)
     out = np.empty((n, 12, 5000), dtype=np.float32)
     batches = range(0, n, batch_size)
-    if progress:
-        from rich.progress import track
-
-        batches = track(batches, description=f"Generating {n} synthetic ECGs",
-                        total=len(batches), transient=True)
     with torch.inference_mode():
-        for start in batches:
+        for start in track(batches, f"Generating {n} synthetic ECGs (deepfake-ecg GAN)",
+                           progress, len(batches)):
             size = min(batch_size, n - start)
             noise = torch.rand(size, 8, 5000, generator=gen) * 2 - 1
             eight = (net(noise) * 6.0).numpy()  # leads I, II, V1-V6 in mV
