@@ -441,14 +441,6 @@ class PackedNet:
         net = getattr(net, "net", net)
         return cls(net, input_shape)
 
-    @classmethod
-    def from_checkpoint(cls, path: str | Path,
-                        input_shape: Sequence[int] | None = None) -> PackedNet:
-        """The engine of a checkpoint written by ``python -m bnn_edge.cli.train``."""
-        from bnn_edge.experiment.rundir import load_module  # the safe loader
-
-        return cls(load_module(path).net, input_shape)
-
     # -- planning
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:

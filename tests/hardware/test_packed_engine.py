@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from bnn_edge.errors import BnnEdgeError, ConfigError, DataError
 from bnn_edge.experiment.robustness import evaluate
+from bnn_edge.experiment.rundir import load_module
 from bnn_edge.experiment.training import train
 from bnn_edge.hardware import kernels
 from bnn_edge.hardware.engine import PackedClassifier, PackedNet
@@ -562,7 +563,7 @@ def test_a_checkpoint_runs_like_its_module(tmp_path):
     torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
                 "pytorch-lightning_version": L.__version__}, path)
     x = torch.randn(9, 12, 750)
-    engine = PackedNet.from_checkpoint(path)
+    engine = PackedNet.from_module(load_module(path))
     with torch.no_grad():
         expected = module.eval()(x).argmax(1).numpy()
     assert np.array_equal(engine.predict(x), expected)
