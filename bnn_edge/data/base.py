@@ -22,7 +22,7 @@ sets fit many times over) and batches are index slices of those tensors
 from __future__ import annotations
 
 import json
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -254,7 +254,7 @@ def check_split_options(folds, fold, test_fraction, batch_size, num_workers,
                           "0 with data.on_device=true (batches are sliced on the device)")
 
 
-class ArrayDataModule(L.LightningDataModule):
+class ArrayDataModule(L.LightningDataModule, ABC):
     """A data module over in-memory arrays with the project's split protocol.
 
     Subclasses implement :meth:`load` (build or read the trials, typically via the

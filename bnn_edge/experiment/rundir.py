@@ -44,7 +44,6 @@ from bnn_edge.errors import BnnEdgeError, ConfigError, DataError, RunLocked
 HYDRA_KEYS = frozenset({"_target_", "_args_", "_partial_", "_recursive_", "_convert_"})
 MAX_FILE_BYTES = 1 << 20  # config.yaml, results.json: a run writes a few KiB
 MAX_NODES = 100_000  # values in one file (guards against YAML alias bombs)
-STATUSES = ("done", "failed", "incomplete", "unreadable")
 #: options that may change when a run is resumed (where it runs, how it logs, how long)
 RESUME_MAY_DIFFER = ("resume", "ckpt_path", "test", "paths", "hydra", "logger", "callbacks",
                      "trainer.max_epochs", "trainer.default_root_dir", "trainer.accelerator",

@@ -587,7 +587,9 @@ class PackedNet:
 
     # -- running
 
-    def _check(self, x) -> torch.Tensor:
+    def prepare(self, x) -> torch.Tensor:
+        """``x`` as the tensor the first stage takes; builds the engine for its shape on
+        first use, ValueError for another shape than it was built for."""
         x = self._prepare(_input_tensor(x))
         if self.input_shape is None:
             self._build(tuple(x.shape[1:]))
@@ -607,7 +609,7 @@ class PackedNet:
             if rows.ndim == 2 and rows.shape[1] == self._direct.in_layout.features:
                 return self._direct.chain(np.ascontiguousarray(rows, np.float32))
         if act is None:
-            act = self._check(x)
+            act = self.prepare(x)
         for stage in self.stages[start:]:
             act = stage.run(act, found)
         scores = _as_tensor(act).numpy() if isinstance(act, torch.Tensor | Bits) else act

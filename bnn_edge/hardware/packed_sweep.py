@@ -107,7 +107,7 @@ def packed_ber_sweep(model: nn.Module, loaders, rates: Iterable[float], draws: i
     engine = engine or PackedNet.from_module(model)
     xs, ys = [], []
     for batch in _batches(loaders):
-        xs.append(engine._check(batch[0]))  # builds the engine for this input shape
+        xs.append(engine.prepare(batch[0]))  # builds the engine for this input shape
         ys.append(torch.as_tensor(batch[1]).cpu())
     if not xs:
         raise ValueError("no samples to evaluate")

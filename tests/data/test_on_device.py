@@ -204,3 +204,14 @@ def test_on_cuda_the_splits_move_once_and_batches_stay_there():
     # the order is drawn on the CPU: the same trials in the same batches on both devices
     assert ids(data(on_device=True).train_dataloader()) == ids(
         DeviceBatches(*dm._device_splits[("train", "cuda:0")], 8, shuffle=True, seed=3))
+
+
+def test_a_data_module_must_say_how_it_loads_and_what_it_is():
+    """ArrayDataModule's abstract methods are enforced: a task's data module that forgets
+    describe_source fails when built, not when data.json is written after loading."""
+    class Silent(ArrayDataModule):
+        def load(self) -> Arrays:
+            return Numbered(n=4).load()
+
+    with pytest.raises(TypeError, match="describe_source"):
+        Silent()
