@@ -361,3 +361,21 @@ def test_weights_come_back_bit_for_bit_after_every_model(model, fmt):
         net(torch.randn(2, 12, 750))
         raise RuntimeError("mid-evaluation")
     assert_bit_identical(net, before)
+
+
+def test_the_python_defaults_are_the_configs():
+    """bit_error_settings' defaults (the API) and conf/bit_errors/default.yaml (the command
+    line) say the same; DEFAULT_BER is what the non-rate models require bit_errors.ber to be."""
+    import inspect
+
+    from omegaconf import OmegaConf
+
+    from bnn_edge.hardware.faults.settings import DEFAULT_BER
+    from tests.conftest import ROOT
+
+    conf = OmegaConf.load(ROOT / "bnn_edge/conf/bit_errors/default.yaml").bit_errors
+    params = inspect.signature(bit_error_settings).parameters
+    assert tuple(conf["ber"]) == DEFAULT_BER == params["ber"].default
+    for name in ("cell", "draws", "real_format", "seed", "every_n_epochs", "train_ber"):
+        assert conf[name] == params[name].default, name
+    assert list(conf["cycles"]) == list(params["cycles"].default)
