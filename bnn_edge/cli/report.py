@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         options = parse_args(argv)
-        from bnn_edge.experiment.tables import make_report
+        from bnn_edge.experiment.report import make_report
 
         root = Path(options["dir"])
         out = Path(options["out"] or options["dir"])

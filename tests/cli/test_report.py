@@ -9,7 +9,7 @@ import statistics
 import pytest
 
 from bnn_edge.cli.report import main as report_main
-from bnn_edge.experiment.tables import make_report
+from bnn_edge.experiment.report import make_report
 from tests.helpers.runs import fake_run
 
 

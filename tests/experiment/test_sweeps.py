@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bnn_edge.experiment.cv import cross_validate
-from bnn_edge.experiment.tables import make_report
+from bnn_edge.experiment.report import make_report
 from bnn_edge.experiment.training import train
 from tests.conftest import run_cli
 from tests.helpers.runs import compose_app
