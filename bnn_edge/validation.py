@@ -126,3 +126,17 @@ def check_unused_output_dir(option: str, path, overwrite, replaces: str) -> Path
         raise ConfigError(option, str(path), f"an empty or new folder (it holds files; "
                           f"overwrite=true replaces {replaces} in it)")
     return target
+
+
+#: the ``_target_`` of ``hydra/launcher=parallel``
+LAUNCHER = "hydra_plugins.bnn_edge_launcher.process_launcher.ProcessLauncher"
+
+
+def check_launcher(launcher) -> None:
+    """ConfigError for a ``hydra.launcher.n_jobs`` of the parallel launcher below 1 (or -1)."""
+    if launcher is None or launcher.get("_target_") != LAUNCHER:
+        return
+    n_jobs = launcher.get("n_jobs")
+    if not (is_int(n_jobs) and (n_jobs >= 1 or n_jobs == -1)):
+        raise ConfigError("hydra.launcher.n_jobs", n_jobs,
+                          "an integer >= 1 (jobs at once), or -1 (one per CPU core)")

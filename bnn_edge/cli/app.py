@@ -22,7 +22,7 @@ from typing import NoReturn
 from omegaconf import DictConfig, OmegaConf
 
 from bnn_edge.errors import BnnEdgeError, ConfigError
-from bnn_edge.validation import check_output_dir
+from bnn_edge.validation import check_launcher, check_output_dir
 
 #: the Hydra configs, shipped inside the package
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -312,8 +312,6 @@ def precheck(app: str, argv: list[str], output_dir: bool = True,
             if app == "train" and not multirun:
                 lock_run_folder(folder)
         if multirun:
-            from bnn_edge.cli.sweep import check_launcher
-
             check_launcher(cfg.hydra.launcher)
         if multirun and check_job is not None:
             check_sweep_jobs(compose, app, cfg, [rewritten.get(o, o) for o in overrides],

@@ -23,29 +23,11 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
-from bnn_edge.errors import ConfigError
-from bnn_edge.validation import is_int
-
-#: the ``_target_`` of ``hydra/launcher=parallel``
-LAUNCHER = "hydra_plugins.bnn_edge_launcher.process_launcher.ProcessLauncher"
 _POLL_S = 0.2
-_job_process = False
+#: set in a job process of a parallel sweep (its children inherit it): the sweep reports
+#: for the job, and bnn_edge.cli.train names the job folder instead of a resume command
+JOB_ENV = "BNN_EDGE_SWEEP_JOB"
 log = logging.getLogger("hydra_plugins.bnn_edge_launcher")
-
-
-def in_job_process() -> bool:
-    """Whether this process runs one job of a parallel sweep (its launcher reports for it)."""
-    return _job_process
-
-
-def check_launcher(launcher) -> None:
-    """ConfigError for a ``hydra.launcher.n_jobs`` of the parallel launcher below 1 (or -1)."""
-    if launcher is None or launcher.get("_target_") != LAUNCHER:
-        return
-    n_jobs = launcher.get("n_jobs")
-    if not (is_int(n_jobs) and (n_jobs >= 1 or n_jobs == -1)):
-        raise ConfigError("hydra.launcher.n_jobs", n_jobs,
-                          "an integer >= 1 (jobs at once), or -1 (one per CPU core)")
 
 
 def job_status(folder: Path) -> tuple[str, str]:
@@ -267,8 +249,7 @@ def job_main(argv: list[str]) -> int:
     from hydra.core.utils import JobStatus, run_job, setup_globals
     from omegaconf import open_dict
 
-    global _job_process
-    _job_process = True
+    os.environ[JOB_ENV] = "1"
     payload, idx, parent = argv[0], int(argv[1]), int(argv[2])
     _stop_with_parent(parent)
     with open(payload, "rb") as f:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -53,9 +54,7 @@ def interrupted(error: Interrupted | DiskFull, output_dir: str) -> None:
     """One line saying what stopped the run and how to resume it; exit 128 + signal (a full
     disk: 2). A job of a parallel sweep names its folder: the sweep prints the resume
     command once."""
-    from bnn_edge.cli.sweep import in_job_process
-
-    if in_job_process():
+    if os.environ.get("BNN_EDGE_SWEEP_JOB") == "1":  # a job of a parallel sweep (cli/sweep.py)
         print(f"error: job in {output_dir} {error}", file=sys.stderr)
     else:
         print(f"error: {error}; the run folder is kept, resume with: "
