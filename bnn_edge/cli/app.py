@@ -420,19 +420,19 @@ def usage(app: str, args: str) -> str:
 
 
 @closed_pipe_ends_quietly
-def run_app(app: str, task: Callable[[DictConfig], object], about: str, args: str,
+def run_app(app: str, task: Callable[[DictConfig], object], about: str, args: str, *,
+            render_help: Callable[[str, str, str, list[str]], str],
             output_dir: bool = True,
             check_job: Callable[[DictConfig], None] | None = None,
             check_args: Callable[[list[str]], None] | None = None) -> None:
-    """``--help`` (``about``, then the options of ``conf/<app>.yaml``); else check the command
+    """``--help`` (``render_help``: ``about``, then the options of ``conf/<app>.yaml``; passed
+    in by the command, since cli/help.py reads this module); else check the command
     line of ``app`` (``check_args`` first; in a multirun each job with ``check_job``) and
     run ``task`` under Hydra with it (rewritten)."""
     argv = sys.argv[1:]
     try:
         if wants_help(argv):
-            from bnn_edge.cli.help import app_help
-
-            print(app_help(app, usage(app, args), about, overrides_of(argv)), end="")
+            print(render_help(app, usage(app, args), about, overrides_of(argv)), end="")
             return
         if check_args is not None:
             check_args(argv)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bnn_edge.cli.app import CONF_DIR, one_line, run_app
+from bnn_edge.cli.help import app_help
 from bnn_edge.errors import BnnEdgeError, ConfigError
 
 if TYPE_CHECKING:
@@ -271,7 +272,8 @@ def _main(cfg) -> None:
 
 
 def main() -> None:
-    run_app("cost", _main, ABOUT, ARGS, output_dir=False, check_args=check_hardware_keys)
+    run_app("cost", _main, ABOUT, ARGS, render_help=app_help, output_dir=False,
+            check_args=check_hardware_keys)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from bnn_edge.cli.app import fail, run_app
+from bnn_edge.cli.help import app_help
 from bnn_edge.errors import BnnEdgeError
 
 ABOUT = """\
@@ -37,7 +38,7 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    run_app("evaluate", _main, ABOUT, ARGS)
+    run_app("evaluate", _main, ABOUT, ARGS, render_help=app_help)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from bnn_edge.cli.app import fail, run_app
+from bnn_edge.cli.help import app_help
 from bnn_edge.errors import BnnEdgeError
 from bnn_edge.validation import require_choice, require_int
 
@@ -61,7 +62,7 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    run_app("export", _main, ABOUT, ARGS, output_dir=False)
+    run_app("export", _main, ABOUT, ARGS, render_help=app_help, output_dir=False)
 
 
 if __name__ == "__main__":

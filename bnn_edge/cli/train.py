@@ -12,6 +12,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from bnn_edge.cli.app import fail, one_line, run_app
+from bnn_edge.cli.help import app_help
 from bnn_edge.errors import BnnEdgeError, DiskFull, Interrupted, RunLocked
 from bnn_edge.files import write_atomic
 
@@ -144,7 +145,7 @@ def check_job(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    run_app("train", _main, ABOUT, ARGS, check_job=check_job)
+    run_app("train", _main, ABOUT, ARGS, render_help=app_help, check_job=check_job)
 
 
 if __name__ == "__main__":
