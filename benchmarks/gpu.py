@@ -606,7 +606,7 @@ def write_csv(path: Path, columns, rows: list[dict]) -> None:
         writer.writeheader()
         for row in rows:
             writer.writerow({k: "" if row.get(k) is None else
-                             (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k])
+                             (repr(row[k]) if isinstance(row[k], float) else row[k])
                              for k in columns})
 
 

@@ -7,6 +7,7 @@ with their defaults (not Hydra's generic page), without importing torch; ``bnn-e
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -123,7 +124,10 @@ def test_a_closed_pipe_ends_a_command_without_a_traceback(args):
 
 
 def test_make_run_passes_args():
-    proc = subprocess.run(["make", "-n", "run", "ARGS=trainer.max_epochs=1 seed=3"], cwd=ROOT,
+    # run under `make test` too: the outer make's variables would add "Leaving directory"
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    proc = subprocess.run(["make", "--no-print-directory", "-n", "run",
+                           "ARGS=trainer.max_epochs=1 seed=3"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1].endswith(
