@@ -20,8 +20,9 @@ from rich.table import Table
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from bnn_edge.models import BINARIZE_CHOICES, build_network
+from bnn_edge.models import BINARIZE_CHOICES
 from bnn_edge.nn import binary_layers
+from bnn_edge.tasks import build_network
 
 IMAGENET_TRAIN_IMAGES = 1_281_167
 PAPER_EPOCHS = 255

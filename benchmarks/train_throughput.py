@@ -22,8 +22,9 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from bnn_edge.lit.module import BNNClassifier
-from bnn_edge.models import BINARIZE_CHOICES, build_network
+from bnn_edge.models import BINARIZE_CHOICES
 from bnn_edge.nn import clip_binary_weights_
+from bnn_edge.tasks import build_network
 
 
 class EpochTimer(L.Callback):

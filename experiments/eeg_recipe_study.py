@@ -21,8 +21,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from bnn_edge.data.eeg import EEGDataModule
-from bnn_edge.models import build_network
 from bnn_edge.nn import BinaryLayer, clip_binary_weights_, threshold_norms
+from bnn_edge.tasks import build_network
 
 
 def parse() -> argparse.Namespace:

@@ -98,8 +98,16 @@ OmegaConf.register_new_resolver("run_tags", run_tags, replace=True)
 
 
 def group_choices(group: str) -> list[str]:
-    """The options of a Hydra config group, e.g. ``group_choices("model") == ["ecg", ...]``."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    """The options of a Hydra config group, e.g. ``group_choices("model") == ["ecg", ...]``,
+    with those of the tasks from other packages (:func:`bnn_edge.tasks.config_packages`)."""
+    from importlib.resources import files
+
+    from bnn_edge.tasks import config_packages
+
+    folders = [CONF_DIR / group] + [files(package) / group
+                                    for package in config_packages().values()]
+    return sorted({p.name.removesuffix(".yaml") for folder in folders if folder.is_dir()
+                   for p in folder.iterdir() if p.name.endswith(".yaml")})
 
 
 def app_groups(app: str) -> tuple[str, ...]:

@@ -157,6 +157,16 @@ def _checkpoint_network(cfg) -> tuple[str, str, int, dict, dict]:
     return hp.network, hp.binarize, theirs["aug"], kwargs, meta
 
 
+def report_is_of_images(name: str, kwargs: dict) -> bool:
+    """Whether the network takes images (channels x height x width), so image_size sizes it."""
+    import torch
+
+    from bnn_edge.tasks import build_network
+
+    with torch.device("meta"):  # at aug 1: the input does not depend on it
+        return len(build_network(name, **{**kwargs, "aug": 1}).input_shape) == 3
+
+
 def _count(cfg, name: str, binarize: str, aug: int, kwargs: dict, hw: HardwareParams) -> dict:
     """The cost report on the meta device; a network too large for PyTorch's tensors is
     refused in one line naming the options that size it."""
@@ -169,8 +179,8 @@ def _count(cfg, name: str, binarize: str, aug: int, kwargs: dict, hw: HardwarePa
     except RuntimeError as e:
         if "overflow" not in str(e):
             raise
-        options = f"aug={aug}" + (f" and image_size={cfg.image_size} are" if name ==
-                                  "mobilenet" else " is")
+        options = f"aug={aug}" + (f" and image_size={cfg.image_size} are" if
+                                  report_is_of_images(name, kwargs) else " is")
         raise BnnEdgeError(f"{options} not allowed: expected a network whose tensors take "
                            f"fewer than 2**63 bytes each (PyTorch's limit: "
                            f"{one_line(e)})") from None
@@ -194,7 +204,8 @@ def run(cfg) -> int:
         variants_chart,
         write_files,
     )
-    from bnn_edge.models import check_network
+    from bnn_edge.lit.module import module_options
+    from bnn_edge.tasks import check_network
     from bnn_edge.validation import check_unused_output_dir, require_choice, require_int
 
     try:
@@ -213,9 +224,8 @@ def run(cfg) -> int:
             classes = cfg.model.get("num_classes")
             if classes is not None:
                 require_int("model.num_classes", classes, 2)
-            kwargs = {"aug": aug, **({} if classes is None else {"num_classes": classes})}
-            if name == "mobilenet":
-                kwargs["hidden"] = int(cfg.model.hidden)
+            kwargs = {"aug": aug, **({} if classes is None else {"num_classes": classes}),
+                      **(module_options(cfg.model)["net_options"] or {})}
             meta = {}
         report = _count(cfg, name, binarize, aug, kwargs, hw) | meta
         preset_path = CONF_DIR / "hardware" / f"{_preset_choice(cfg)}.yaml"

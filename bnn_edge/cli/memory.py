@@ -80,7 +80,7 @@ def print_report(report: dict) -> None:
 def _main(cfg: DictConfig) -> None:
     from bnn_edge.hardware.memory import memory_report
     from bnn_edge.lit.module import module_options
-    from bnn_edge.models import check_network
+    from bnn_edge.tasks import check_network
 
     try:
         check_network(cfg.model.name, cfg.binarize, cfg.aug)

@@ -32,19 +32,14 @@ from bnn_edge.experiment.stats import (
     one_sample,
     slope,
 )
+from bnn_edge.tasks import Paper, get_task, tasks
 
 PAPER, EXTENSION, SELF_CHECK = "paper claim", "project extension", "model self-check"
 HOLDS, FAILS, UNSURE, MISSING = "holds", "does not hold", "inconclusive", "not measured"
 AT_CHANCE, INCONSISTENT = "no verdict (at chance)", "inconsistent in the paper"
 VERDICTS = (HOLDS, FAILS, UNSURE, AT_CHANCE, INCONSISTENT, MISSING)
 MARGIN = 1.0  # accuracy points: the default region of practical equivalence
-#: Table IV's savings of the binarized classifier vs 32-bit and vs 8-bit, percent
-PAPER_SAVINGS = {"eeg": (64.0, 57.8), "ecg": (84.0, 75.8), "mobilenet": (20.0, 7.3)}
 SAVING_TOLERANCE_PCT = 0.5  # points: the paper prints one decimal or whole percents
-#: the paper's equal-memory comparison (Sec. III-C): (model, reference bits) -> (aug of the
-#: all-binarized network, accuracy points by which the binarized classifier is better)
-PAPER_EQUAL_MEMORY = {("ecg", 32): (7, 1.0), ("eeg", 32): (11, 1.0), ("ecg", 8): (2, 1.0),
-                      ("eeg", 8): (3, 2.3)}
 LOSE_POINTS = 5.0  # accuracy points below clean that count as "losing it"
 TEST_PAIRED = ("Bayesian correlated t-test (baycomp), paired by (seed, fold), Nadeau-Bengio "
                "correction")
@@ -196,7 +191,7 @@ def equal_memory(groups, model: str, bits: int = 32, margin: float = MARGIN) -> 
     """Paper: at equal memory the binarized classifier beats the all-binarized network."""
     from bnn_edge.hardware.memory import equal_memory_aug, memory_report
 
-    paper_aug, paper_gap = PAPER_EQUAL_MEMORY[(model, bits)]
+    paper_aug, paper_gap = get_task(model).paper.equal_memory[bits]
     key = {32: "bytes_mixed_fp32", 8: "bytes_mixed_int8"}[bits]
     text = (f"{model.upper()}: at equal memory ({bits}-bit real layers) the binarized "
             f"classifier is more accurate than the all-binarized network, by more than the "
@@ -222,11 +217,13 @@ def equal_memory(groups, model: str, bits: int = 32, margin: float = MARGIN) -> 
     return claim
 
 
-def memory_saving(model: str) -> Claim:
-    """Paper: binarizing the classifier saves Table IV's share vs 32-bit and vs 8-bit."""
+def memory_saving(model: str, paper: Paper | None = None) -> Claim:
+    """Paper: binarizing the classifier saves Table IV's share vs 32-bit and vs 8-bit
+    (``paper``: the task's figures unless given)."""
     from bnn_edge.hardware.memory import memory_report
 
-    fp32, int8 = PAPER_SAVINGS[model]
+    paper = paper or get_task(model).paper
+    fp32, int8 = paper.memory_saving
     report = memory_report(model, "classifier", 1)
     ours = (report["saving_vs_fp32_pct"], report["saving_vs_int8_pct"])
     text = (f"{model.upper()}: binarizing the classifier saves {fp32:g}% of the 32-bit and "
@@ -234,11 +231,8 @@ def memory_saving(model: str) -> Claim:
     measured = (f"{ours[0]:.2f}% / {ours[1]:.2f}% ({report['total_params']:,} parameters, "
                 f"{report['classifier_params']:,} in the classifier); within "
                 f"{SAVING_TOLERANCE_PCT:g} points counts as holding")
-    if model == "ecg":
-        measured += ("; but Table II's classifier alone (5152 x 75 + 75 + 75 x 2 + 2 = "
-                     "386,627 weights and biases) exceeds the 0.31M parameters Table IV gives "
-                     "the whole model: the paper's row does not follow from its own "
-                     "architecture (docs/memory.md)")
+    if paper.memory_inconsistency:
+        measured += f"; but {paper.memory_inconsistency}"
         verdict = INCONSISTENT
     else:
         close = all(abs(o - p) <= SAVING_TOLERANCE_PCT for o, p in zip(ours, (fp32, int8),
@@ -328,13 +322,16 @@ def robust_at_2t2r(curves: list[dict], variant: str, device=None, cycles: float 
 
 def claims(groups, curves: list[dict], margin: float = MARGIN) -> list[Claim]:
     """Every claim, in the paper's order, from the runs' groups and the bit-error curves."""
-    found = sorted({g.model for g in groups})
-    models = [m for m in ("ecg", "eeg") if m in found] or ["ecg"]
+    found = {g.model for g in groups}
+    # the paper's accuracy claims are of the tasks with an equal-memory comparison
+    compared = [m for m, t in sorted(tasks().items()) if t.paper and t.paper.equal_memory]
+    models = [m for m in compared if m in found] or compared[:1]
     out = [below(groups, m, margin) for m in models]
     out.append(rises_with_aug(groups, margin=margin))
     out += [classifier_matches(groups, m, margin) for m in models]
     out += [equal_memory(groups, m, bits, margin) for m in models for bits in (32, 8)]
-    out += [memory_saving(m) for m in ("ecg", "eeg", "mobilenet")]
+    out += [memory_saving(m) for m, t in sorted(tasks().items())
+            if t.paper and t.paper.memory_saving]
     variants = sorted({r["variant"] for r in curves if r.get("binarize") in (
         "full", "classifier") and r.get("real_format", "none") == "none"})
     out += [robust_at_2t2r(curves, v, margin=margin) for v in variants] or [

@@ -9,10 +9,10 @@ import math
 from pathlib import Path
 
 from bnn_edge.experiment.tables import (
-    PAPER_TABLE3,
     VARIANT_TITLES,
     Group,
     listing,
+    paper_figures,
     task_title,
 )
 
@@ -43,7 +43,7 @@ def fig7_series(groups: list[Group]) -> list[dict]:
                     rows.append({"model": model, "series": VARIANT_TITLES[v], "source": "ours",
                                  "aug": g.aug, "accuracy": stat[0], "spread": stat[1],
                                  "n": g.n()})
-            for aug, acc in sorted(PAPER_TABLE3.get((model, v), {}).items()):
+            for aug, acc in sorted(paper_figures(model, v).items()):
                 rows.append({"model": model, "series": f"paper, {VARIANT_TITLES[v]}",
                              "source": "paper", "aug": aug, "accuracy": acc, "spread": None,
                              "n": None})
@@ -75,7 +75,7 @@ def plot_fig7(groups: list[Group], model: str, path: Path) -> None:
         for a, s, n in points:
             ax.annotate(f"n={n}", (a, s[0]), textcoords="offset points", xytext=(4, -10),
                         fontsize=6, color=color)
-        paper = PAPER_TABLE3.get((model, v), {})
+        paper = paper_figures(model, v)
         if paper:
             ax.scatter(list(paper), list(paper.values()), facecolors="none", edgecolors=color,
                        marker=marker, s=60, label=f"paper, {VARIANT_TITLES[v]}")

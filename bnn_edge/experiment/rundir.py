@@ -4,7 +4,7 @@ A run folder or a checkpoint may come from someone else, so everything read here
 YAML through ``yaml.safe_load`` (no tags; an interpolation stays text and is refused), JSON
 through ``json``, checkpoints through ``torch.load(weights_only=True)``. Objects are rebuilt
 only through allow-lists of this project's own classes, each with its own validation: the
-data modules of :data:`bnn_edge.data.DATA_MODULES` and
+data modules of the registered tasks (:mod:`bnn_edge.tasks`) and
 :class:`~bnn_edge.lit.module.BNNClassifier`. No name found in a file is imported or called.
 
 Layout::
@@ -184,7 +184,10 @@ def check_results(results: dict, path: Path) -> dict:
     A finished run names its variant (``model``, ``binarize``, ``aug``) and has accuracies
     in [0, 1] or null; a failed one says ``"status": "failed"``.
     """
-    from bnn_edge.models import BINARIZE_CHOICES, NETWORKS
+    from bnn_edge.models import BINARIZE_CHOICES
+    from bnn_edge.tasks import tasks
+
+    names = sorted(tasks())
 
     status = results.get("status", "done")
     if status not in ("done", "failed"):
@@ -194,7 +197,7 @@ def check_results(results: dict, path: Path) -> dict:
             raise DataError(f"{path}: error={results['error']!r} is not text")
         return results
     checks = {
-        "model": (lambda v: v in NETWORKS, f"one of {', '.join(sorted(NETWORKS))}"),
+        "model": (lambda v: v in names, f"one of {', '.join(names)}"),
         "binarize": (lambda v: v in BINARIZE_CHOICES, f"one of {', '.join(BINARIZE_CHOICES)}"),
         "aug": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
                 "an integer >= 1"),
@@ -436,10 +439,11 @@ class RunDir:
     def data_config(self, **overrides) -> tuple[type, dict]:
         """The data-module class and its plain-data arguments, both checked.
 
-        ``data._target_`` must be exactly one of :data:`bnn_edge.data.DATA_MODULES`; no
-        other Hydra key and no interpolation may appear anywhere under ``data``.
+        ``data._target_`` must be exactly the data module of a registered task
+        (:func:`bnn_edge.tasks.data_targets`); no other Hydra key and no interpolation may
+        appear anywhere under ``data``.
         """
-        from bnn_edge.data import DATA_MODULES, data_module_class
+        from bnn_edge.tasks import data_targets, task_of_data
 
         cfg = self.config()
         file = self.config_file
@@ -449,12 +453,13 @@ class RunDir:
         if not isinstance(data, dict):
             raise DataError(f"{file}: data is {_kind(data)}, expected the data module's options")
         target = data.get("_target_")
-        if not isinstance(target, str) or target not in DATA_MODULES:
+        allowed = data_targets()
+        if not isinstance(target, str) or target not in allowed:
             raise DataError(f"{file}: data._target_={target!r} is not a bnn_edge data module "
-                            f"(expected one of {', '.join(DATA_MODULES)})")
+                            f"(expected one of {', '.join(allowed)})")
         params = {k: v for k, v in data.items() if k != "_target_"}
         check_plain(params, "data", file, hydra_keys_ok=False)
-        cls = data_module_class(target)
+        cls = task_of_data(target).data_class()
         accepted = _accepted_arguments(cls)
         unknown = sorted(set(params) - accepted)
         if unknown:

@@ -24,7 +24,7 @@ from bnn_edge.lit.loggers import ResumableCSVLogger, quiet_lightning
 from bnn_edge.lit.module import BNNClassifier, module_options
 from bnn_edge.lit.tracking import finish_wandb, wandb_runs
 from bnn_edge.lit.wandb_panels import log_categories, run_config
-from bnn_edge.models import check_network
+from bnn_edge.tasks import check_network, tasks
 from bnn_edge.validation import require_bool, require_int, require_number, require_seed
 
 
@@ -230,7 +230,8 @@ def _train(cfg: DictConfig, echo) -> dict:
     datamodule.setup("fit")
     data = datamodule.write_summary(out / "data.json")
     sizes = data["split_sizes"]
-    echo(f"Data: {data['description']} [{data['cache']}; fold {data['fold']}/{data['folds']}: "
+    cache = f"{data['cache']}; " if data.get("cache") else ""  # data built in memory: none
+    echo(f"Data: {data['description']} [{cache}fold {data['fold']}/{data['folds']}: "
          f"{sizes['train']} train, {sizes['val']} val, {sizes['test']} test]")
 
     module = BNNClassifier(**hparams)
@@ -310,32 +311,37 @@ def category_accuracy(module, loader, categories: list[str] | None = None,
     """Accuracy of ``module`` (eval mode) per category of the (unshuffled) loader's trials
     (``categories``: a name per trial; None: each trial's class label, as text), over its
     first ``max_batches`` batches (None: all): ``{name: {"acc": fraction, "n": trials}}``,
-    in the order names first appear (classes in label order)."""
+    ordered by class label, then by where a name first appears (ECG: correct, then the
+    reversals)."""
     from itertools import islice
 
     from bnn_edge.hardware.faults import evaluation_mode
 
     correct: dict[str, int] = {}
     total: dict[str, int] = {}
+    first: dict[str, tuple[int, int]] = {}  # name -> (its class, where it first appears)
     names = iter(categories or ())
     with evaluation_mode(module):
         for x, y in islice(loader, max_batches):
             hits = (module(x.to(module.device)).argmax(dim=1).cpu() == y.cpu()).tolist()
             for hit, label in zip(hits, y.tolist(), strict=True):
                 name = str(label) if categories is None else next(names)
+                first.setdefault(name, (label, len(first)))
                 correct[name] = correct.get(name, 0) + hit
                 total[name] = total.get(name, 0) + 1
-    order = sorted(total, key=int) if categories is None else sorted(
-        total, key=lambda k: (k != "correct", categories.index(k)))
+    order = sorted(total, key=first.__getitem__)
     return {k: {"acc": correct[k] / total[k], "n": total[k]} for k in order}
 
 
 def category_line(results: dict) -> str | None:
-    """``Test accuracy by reversal: correct 95.0% (100) | LA-RA 100.0% (34) | ...``."""
+    """``Test accuracy by reversal: correct 95.0% (100) | LA-RA 100.0% (34) | ...`` (the
+    task's ``category_title``: ECG's categories are reversals)."""
     by = results.get("test_acc_by_category")
     if not by:
         return None
-    return "Test accuracy by reversal: " + " | ".join(
+    task = tasks().get(results.get("model"))
+    title = task.category_title if task and task.category_title else "category"
+    return f"Test accuracy by {title}: " + " | ".join(
         f"{name} {100 * v['acc']:.1f}% ({v['n']})" for name, v in by.items())
 
 

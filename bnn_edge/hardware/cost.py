@@ -43,15 +43,14 @@ import torch
 from torch import nn
 
 from bnn_edge.errors import BnnEdgeError, ConfigError
-from bnn_edge.nn import BinaryLayer, SignActivation
+from bnn_edge.models import BinarizableNet, probe
+from bnn_edge.nn import BinaryLayer
 from bnn_edge.validation import require_int
 
 PRECISIONS = {"fp32": 32, "int8": 8}
 MEMORIES = ("sram", "dram")
 VARIANTS = ("none", "classifier", "full")
 _WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Linear)
-#: modules whose output is +-1 when their input is (the input itself, a view, a maximum)
-_KEEPS_BINARY = (nn.Dropout, nn.Flatten, nn.Identity, nn.MaxPool1d, nn.MaxPool2d)
 #: integer parameters up to 2**53 stay exact in the float arithmetic of the costs
 INT_MAX = 2**53
 #: a result at or above this counts as an overflow: the sums, the mm^2 and ratio columns and
@@ -376,48 +375,19 @@ class LayerShape:
 
 @torch.no_grad()
 def layer_shapes(net: nn.Module, input_shape: tuple[int, ...]) -> list[LayerShape]:
-    """Conv and linear layers in forward order with fan-in, outputs and positions.
-
-    One forward pass (eval mode, batch 1) on the device of the weights, which may be the
-    meta device (shapes only). A layer's input is binary when it comes from a sign
-    activation, through modules that keep +-1 values (:data:`_KEEPS_BINARY`) or views.
-    """
-    found: list[LayerShape] = []
-    handles = []
-    binary: dict[int, torch.Tensor] = {}  # id -> tensor, held so that no id is reused
-
-    def is_binary(x: torch.Tensor) -> bool:
-        return id(x) in binary or (x._base is not None and id(x._base) in binary)
-
-    def propagate(module, args, out):
-        if isinstance(module, SignActivation) or is_binary(args[0]):
-            binary[id(out)] = out
-
-    def hook(name: str):
-        def record(module, args, out):
-            x = args[0]
-            cols = module.weight.shape[0]
-            found.append(LayerShape(
-                name, isinstance(module, BinaryLayer), is_binary(x),
-                int(module.weight[0].numel()), int(cols), int(out[0].numel() // cols),
-                sum(p.numel() for p in module.parameters(recurse=False)),
-                int(x[0].numel()), int(out[0].numel())))
-        return record
-
-    for name, m in net.named_modules():
-        if isinstance(m, _WEIGHTED):
-            handles.append(m.register_forward_hook(hook(name)))
-        elif isinstance(m, (SignActivation, *_KEEPS_BINARY)):
-            handles.append(m.register_forward_hook(propagate))
-    device = next(net.parameters()).device
-    was_training = net.training
-    net.eval()
-    try:
-        net(torch.zeros(1, *input_shape, device=device))
-    finally:
-        net.train(was_training)
-        for h in handles:
-            h.remove()
+    """Conv and linear layers in forward order with fan-in, outputs and positions, from the
+    network's shape probe (:func:`bnn_edge.models.probe`, which may run on the meta device).
+    A layer's input is binary when it comes from a sign activation."""
+    found = []
+    for layer in probe(net, input_shape):
+        m = layer.module
+        if not isinstance(m, _WEIGHTED):
+            continue
+        cols, outputs = int(m.weight.shape[0]), math.prod(layer.out_shape)
+        found.append(LayerShape(
+            layer.name, isinstance(m, BinaryLayer), layer.binary_in, int(m.weight[0].numel()),
+            cols, outputs // cols, sum(p.numel() for p in m.parameters(recurse=False)),
+            math.prod(layer.in_shape), outputs))
     return found
 
 
@@ -471,11 +441,11 @@ def check_real_options(precision: str, memory: str) -> None:
         raise ConfigError("real_memory", memory, f"one of {', '.join(MEMORIES)}")
 
 
-def input_shape_of(net: nn.Module, image_size: int = 224) -> tuple[int, ...]:
-    spec = getattr(net, "spec", None)
-    if spec is not None:
-        return tuple(spec.input_shape)
-    return (3, image_size, image_size)
+def input_shape_of(net: BinarizableNet, image_size: int = 224) -> tuple[int, ...]:
+    """The network's input shape; an image network's (channels x height x width) at
+    ``image_size`` x ``image_size``."""
+    shape = tuple(net.input_shape)
+    return (shape[0], image_size, image_size) if len(shape) == 3 else shape
 
 
 def variant_comparison(build, hw: HardwareParams, image_size: int = 224) -> list[dict]:
@@ -654,7 +624,7 @@ def kind_of(source: str) -> str:
 
 
 def build_from(name: str, kwargs: dict):
-    from bnn_edge.models import build_network
+    from bnn_edge.tasks import build_network
 
     def build(binarize: str) -> nn.Module:
         return build_network(name, binarize=binarize, **kwargs)

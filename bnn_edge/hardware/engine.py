@@ -29,6 +29,7 @@ flattened PyTorch weight into the packed words (calling it again undoes them).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -45,6 +46,7 @@ from torch import nn
 from bnn_edge.errors import DataError
 from bnn_edge.hardware import kernels
 from bnn_edge.hardware.packed import FoldedLayer, fold_classifier, threshold_rule
+from bnn_edge.models import BinarizableNet, probe
 from bnn_edge.nn import (
     BinaryConv1d,
     BinaryConv2d,
@@ -367,17 +369,6 @@ class ClassifierStage:
 # ------------------------------------------------------------------ the network
 
 
-def _named_modules(net: nn.Module) -> list[tuple[str, nn.Module]]:
-    if isinstance(getattr(net, "features", None), nn.Sequential) and isinstance(
-            getattr(net, "classifier", None), nn.Sequential):
-        return ([(f"features.{n}", m) for n, m in net.features.named_children()]
-                + [(f"classifier.{n}", m) for n, m in net.classifier.named_children()])
-    if isinstance(net, nn.Sequential):
-        return list(net.named_children())
-    raise ValueError(f"{type(net).__name__}: the packed engine runs networks made of "
-                     f"`features` and `classifier` sequentials (or one nn.Sequential)")
-
-
 def _int(v) -> int:
     return v[0] if isinstance(v, tuple) else v
 
@@ -429,9 +420,9 @@ class PackedNet:
         self._direct = None
         self.stages: list = []
         self.binary: list[PackedWeights | TorchWeights] = []
-        spec = getattr(self.net, "spec", None)
-        if input_shape is None and spec is not None:
-            input_shape = spec.input_shape
+        self._fixed = input_shape is not None  # else another shape the network takes rebuilds
+        if input_shape is None and isinstance(self.net, BinarizableNet):
+            input_shape = self.net.input_shape
         if input_shape is not None:
             self._build(tuple(int(v) for v in input_shape))
 
@@ -444,20 +435,18 @@ class PackedNet:
     # -- planning
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
-        spec = getattr(self.net, "spec", None)
-        if spec is not None and x.dim() == len(spec.input_shape) and spec.input_shape[0] == 1:
-            x = x.unsqueeze(1)  # EEGNet takes (N, channels, samples) too
-        return x
+        return self.net.prepare(x) if isinstance(self.net, BinarizableNet) else x
 
     @torch.no_grad()
     def _build(self, input_shape: tuple[int, ...]) -> None:
-        mods = _named_modules(self.net)
-        shapes = []
-        x = torch.zeros(1, *input_shape)
-        for _, m in mods:
-            shapes.append(tuple(x.shape[1:]))
-            x = m(x)
-        self.input_shape = input_shape
+        try:
+            layers = probe(self.net, input_shape)
+        except ValueError as e:
+            raise ValueError(f"{e}: the packed engine runs networks of known layer order") \
+                from None
+        mods = [(layer.name, layer.module) for layer in layers]
+        shapes = [layer.in_shape for layer in layers]
+        self.input_shape = shapes[0]  # as the first layer sees it (after net.prepare)
         self._direct = None
         stages: list = []
         pending: list[tuple[str, nn.Module]] = []
@@ -589,13 +578,19 @@ class PackedNet:
 
     def prepare(self, x) -> torch.Tensor:
         """``x`` as the tensor the first stage takes; builds the engine for its shape on
-        first use, ValueError for another shape than it was built for."""
+        first use. Another shape rebuilds it where the network takes that shape too
+        (MobileNet: any image size) and no ``input_shape`` was given; else ValueError."""
         x = self._prepare(_input_tensor(x))
-        if self.input_shape is None:
-            self._build(tuple(x.shape[1:]))
-        elif tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f"input of shape {tuple(x.shape)}: this engine was built for "
-                             f"(N, {', '.join(map(str, self.input_shape))})")
+        shape, built = tuple(x.shape[1:]), self.input_shape
+        if built is None:
+            self._build(shape)
+        elif shape != built:
+            if not self._fixed:
+                with contextlib.suppress(RuntimeError):  # the layers refuse it: state kept
+                    self._build(shape)
+            if self.input_shape != shape:
+                raise ValueError(f"input of shape {tuple(x.shape)}: this engine was built "
+                                 f"for (N, {', '.join(map(str, built))})")
         return x
 
     def run(self, x, hidden: bool = False, start: int = 0, act=None):

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass
 from torch import nn
 
 from bnn_edge.hardware.mapping import array_mapping
-from bnn_edge.models import build_network
 from bnn_edge.nn import binary_layers, layer_precision
+from bnn_edge.tasks import build_network
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 _WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Linear)

@@ -38,6 +38,7 @@ from torch import nn
 
 from bnn_edge.errors import BnnEdgeError
 from bnn_edge.hardware.packed import FoldedLayer, fold_classifier, integer_thresholds
+from bnn_edge.models import layers_of, probe
 from bnn_edge.nn import BinaryLayer, SignActivation, binary_layers, binary_sign
 
 FORMATS = {"onnx": "bnn_edge-onnx-1", "qonnx": "bnn_edge-qonnx-1"}
@@ -232,31 +233,15 @@ def sign_thresholds(norm: nn.Module,
 
 
 def _sequence(net: nn.Module) -> list[tuple[str, nn.Module]]:
-    for part in ("features", "classifier"):
-        if not isinstance(getattr(net, part, None), nn.Sequential):
-            raise BnnEdgeError(f"{type(net).__name__}: expected a 'features' and a "
-                               f"'classifier' nn.Sequential to export")
-    return [(f"{part}.{name}", m) for part in ("features", "classifier")
-            for name, m in getattr(net, part).named_children()]
+    try:
+        return layers_of(net)
+    except ValueError as e:
+        raise BnnEdgeError(f"{e}, to export") from None
 
 
 def _input_shapes(net: nn.Module, sample_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-    """The input shape (batch 1) of every module of the sequence, from one forward pass."""
-    shapes, handles = {}, []
-
-    def record(stem: str):
-        def hook(module, args):
-            shapes[stem] = tuple(args[0].shape)
-        return hook
-
-    for stem, m in _sequence(net):
-        handles.append(m.register_forward_pre_hook(record(stem)))
-    try:
-        net(torch.zeros(1, *sample_shape))
-    finally:
-        for h in handles:
-            h.remove()
-    return shapes
+    """The input shape (batch 1) of every layer of the sequence, from the shape probe."""
+    return {layer.name: (1, *layer.in_shape) for layer in probe(net, sample_shape)}
 
 
 def _sign_after(seq: list[tuple[str, nn.Module]], i: int) -> int | None:
@@ -336,11 +321,7 @@ def _emit(g: _Graph, x: str, net: nn.Module, sample_shape: tuple[int, ...]) -> s
 
 def network_input_shape(net: nn.Module, sample_shape: tuple[int, ...]) -> tuple[int, ...]:
     """The per-sample shape the network's first layer sees (EEG adds a plane axis)."""
-    spec = getattr(net, "spec", None)
-    if spec is not None and tuple(sample_shape) == tuple(spec.input_shape[1:]) \
-            and spec.input_shape[0] == 1:
-        return tuple(spec.input_shape)
-    return tuple(sample_shape)
+    return probe(net, sample_shape)[0].in_shape
 
 
 @torch.no_grad()

@@ -12,8 +12,8 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from bnn_edge.errors import ConfigError
-from bnn_edge.models import NETWORKS, build_network
 from bnn_edge.nn import clip_binary_weights_, spread_thresholds_, threshold_norms
+from bnn_edge.tasks import build_network, tasks
 from bnn_edge.validation import (
     require_bool,
     require_choice,
@@ -52,7 +52,7 @@ def module_options(model_cfg) -> dict:
             "model.threshold_lr", get("threshold_lr"), 0, low_open=True, none_ok=True,
             allowed="a number > 0, or null (10 x model.lr with binarize=full, else model.lr)"),
     }
-    entry = NETWORKS.get(get("name"))
+    entry = tasks().get(get("name"))
     names = entry.options if entry is not None else ()
     net = {k: model_cfg[k] for k in names if get(k) is not None}
     if "hidden" in net:

@@ -44,12 +44,15 @@ EEG_SPEC = NetworkSpec(
 
 
 class EEGNet(SpecNet):
-    """:class:`SpecNet` that adds the plane axis to (batch, channels, samples) input."""
+    """:class:`SpecNet` whose trials are (channels, samples): it adds the plane axis the
+    2-D convolutions need (and takes (batch, 1, channels, samples) as it is)."""
 
-    def forward(self, x):
-        if x.dim() == 3:
-            x = x.unsqueeze(1)
-        return super().forward(x)
+    def __init__(self, spec: NetworkSpec, binarize: str = "none", aug: int = 1):
+        super().__init__(spec, binarize, aug)
+        self.input_shape = tuple(spec.input_shape[1:])
+
+    def prepare(self, x):
+        return x.unsqueeze(1) if x.dim() == 3 else x
 
 
 def eeg_net(binarize: str = "none", aug: int = 1, num_classes: int = 2) -> SpecNet:

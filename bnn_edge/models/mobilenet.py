@@ -43,11 +43,13 @@ class MobileNetV1(BinarizableNet):
     """MobileNet V1 in one ``binarize`` variant; ``features`` + ``classifier`` like SpecNet."""
 
     def __init__(self, binarize: str = "none", aug: int = 1, num_classes: int = 1000,
-                 hidden: int = HIDDEN, in_channels: int = 3):
+                 hidden: int = HIDDEN, in_channels: int = 3, image_size: int = 224):
         super().__init__()
         check_variant(binarize, aug)
         require_int("model.hidden", hidden, 1)
         self.binarize, self.aug, self.num_classes, self.hidden = binarize, aug, num_classes, hidden
+        # any size works (global pooling); this is the size memory, cost and export count at
+        self.input_shape = (in_channels, image_size, image_size)
         binary_convs = binarize == "full"
         binary_fc = binarize in ("classifier", "full")
         conv_cls = BinaryConv2d if binary_convs else nn.Conv2d
@@ -104,7 +106,8 @@ class MobileNetV1(BinarizableNet):
 
 
 def mobilenet_net(binarize: str = "none", aug: int = 1, num_classes: int = 1000,
-                  hidden: int = HIDDEN) -> MobileNetV1:
+                  hidden: int = HIDDEN, image_size: int = 224) -> MobileNetV1:
     """The registry's builder: MobileNet V1 in the given variant (see module docstring)."""
-    return MobileNetV1(binarize=binarize, aug=aug, num_classes=num_classes, hidden=hidden)
+    return MobileNetV1(binarize=binarize, aug=aug, num_classes=num_classes, hidden=hidden,
+                       image_size=image_size)
 

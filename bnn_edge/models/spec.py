@@ -87,6 +87,7 @@ class SpecNet(BinarizableNet):
         super().__init__()
         check_variant(binarize, aug)
         self.spec, self.binarize, self.aug = spec, binarize, aug
+        self.input_shape = tuple(spec.input_shape)
         dim = spec.conv_dim
         binary_convs = binarize == "full"
         binary_fc = binarize in ("classifier", "full")

@@ -1,1 +1,2 @@
-"""bnn_edge's Hydra launcher plugin: ``hydra/launcher=parallel`` (bnn_edge/cli/sweep.py)."""
+"""bnn_edge's Hydra plugins: the launcher ``hydra/launcher=parallel`` (bnn_edge/cli/sweep.py)
+and the search path of tasks from other packages (task_configs.py)."""

@@ -27,8 +27,8 @@ from bnn_edge.hardware.cost import (
     totals,
 )
 from bnn_edge.hardware.memory import array_mapping, memory_report
-from bnn_edge.models import build_network
 from bnn_edge.nn import BinaryConv1d, BinaryLayer, BinaryLinear, SignActivation
+from bnn_edge.tasks import build_network
 from tests.conftest import run_cli, stderr_lines
 
 ENERGY_KEYS = ("add8_energy_j", "mult8_energy_j", "add32_energy_j", "fadd32_energy_j",
@@ -78,17 +78,9 @@ def test_tiling_and_convolution_counts(hw):
     assert c.partial_sum_bits == 33 * 1 * 6 and c.threshold_bits == 33 * 6
     assert c.latency_s == pytest.approx(32 * 1e-8)
 
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.sign = SignActivation()
-            self.conv = BinaryConv1d(4, 8, 3)  # fan-in 12, 8 outputs, length 10 -> 8
-            self.fc = BinaryLinear(64, 32)
-
-        def forward(self, x):
-            return self.fc(self.sign(self.conv(self.sign(x))).flatten(1))
-
-    shapes = layer_shapes(Net(), (4, 10))
+    net = nn.Sequential(SignActivation(), BinaryConv1d(4, 8, 3),  # fan-in 12, 8 outputs,
+                        SignActivation(), nn.Flatten(), BinaryLinear(64, 32))  # length 8
+    shapes = layer_shapes(net, (4, 10))
     conv, fc = network_cost(shapes, hw)
     assert (conv.kind, conv.rows, conv.cols, conv.positions) == ("binary", 12, 8, 8)
     assert (conv.arrays, conv.row_reads, conv.pcsa_ops) == (1, 8 * 12, 8 * 12 * 8)

@@ -27,8 +27,8 @@ from bnn_edge.hardware.faults.models import (
     sec_decode,
 )
 from bnn_edge.hardware.mapping import ArrayLayout, array_mapping
-from bnn_edge.models import build_network
 from bnn_edge.nn import BinaryLinear, SignActivation, binary_layers
+from bnn_edge.tasks import build_network
 from tests.helpers.bits import assert_bit_identical, snapshot
 
 

@@ -12,7 +12,6 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from bnn_edge import models
 from bnn_edge.hardware.faults import (
     WeightFaults,
     accuracy,
@@ -23,8 +22,8 @@ from bnn_edge.hardware.faults import (
 )
 from bnn_edge.lit.callbacks import ErrorAwareTraining
 from bnn_edge.lit.module import BNNClassifier
-from bnn_edge.models import build_network
 from bnn_edge.nn import BinaryLinear, SignActivation, binary_layers
+from bnn_edge.tasks import build_network
 from tests.helpers.bits import assert_bit_identical, raw_bits, snapshot
 
 
@@ -212,7 +211,8 @@ def toy_data(n: int, seed: int) -> TensorDataset:
 
 def fit_toy(monkeypatch, train_ber: float, n: int = 1000, epochs: int = 10,
             fault_model="bitflip") -> tuple[nn.Module, ErrorAwareTraining]:
-    monkeypatch.setitem(models.NETWORKS, "toy", models.Network(toy_net))
+    monkeypatch.setattr("bnn_edge.lit.module.build_network",
+                        lambda name, **options: toy_net(**options))
     L.seed_everything(0, verbose=False)
     module = BNNClassifier("toy", binarize="full", lr=0.01)
     callback = ErrorAwareTraining(ber=train_ber, seed=0, fault_model=fault_model)

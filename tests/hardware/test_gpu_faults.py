@@ -7,8 +7,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from bnn_edge.hardware.faults import WeightFaults, ber_sweep, fault_rng, real_weight_layers
-from bnn_edge.models import build_network
 from bnn_edge.nn import binary_layers
+from bnn_edge.tasks import build_network
 from tests.helpers.bits import assert_bit_identical, raw_bits, snapshot
 
 pytestmark = [pytest.mark.gpu,

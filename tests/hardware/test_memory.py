@@ -8,7 +8,7 @@ import math
 import pytest
 
 from bnn_edge.hardware.memory import array_mapping, equal_memory_aug, memory_report
-from bnn_edge.models import build_network
+from bnn_edge.tasks import build_network
 from tests.conftest import run_cli
 
 ECG_CONV = 37_760 + 160  # conv weights + biases

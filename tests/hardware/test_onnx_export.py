@@ -29,8 +29,9 @@ from bnn_edge.hardware.onnx_export import (
     sign_thresholds,
     summary,
 )
-from bnn_edge.models import build_network
+from bnn_edge.models import BinarizableNet
 from bnn_edge.nn import BinaryLinear, SignActivation, binary_layers, binary_sign
+from bnn_edge.tasks import build_network
 from tests.conftest import run_cli, stderr_lines
 from tests.helpers.export_reader import read_classifier, run_classifier
 from tests.helpers.exports import classifier_export, random_classifier, rewrite_thresholds
@@ -120,17 +121,15 @@ def test_onnx_and_qonnx_reproduce_pytorch(model, binarize, tmp_path):
     np.testing.assert_allclose(yq, ref, rtol=0, atol=1e-4)
 
 
-class _ZeroInputNet(nn.Module):
+class _ZeroInputNet(BinarizableNet):
     """Flatten, sign, binary FC: a zero input puts every sign exactly at 0."""
 
     def __init__(self):
         super().__init__()
+        self.input_shape = (8,)
         self.features = nn.Sequential(nn.Identity())
         self.classifier = nn.Sequential(nn.Flatten(), SignActivation(), BinaryLinear(8, 3),
                                         nn.BatchNorm1d(3))
-
-    def forward(self, x):
-        return self.classifier(self.features(x))
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "qonnx"])

@@ -28,7 +28,6 @@ from bnn_edge.hardware.faults import WeightFaults, ber_sweep, fault_rng, flip_po
 from bnn_edge.hardware.packed import fold_classifier, packed_forward
 from bnn_edge.hardware.packed_sweep import packed_ber_sweep
 from bnn_edge.lit.module import BNNClassifier
-from bnn_edge.models import build_network
 from bnn_edge.nn import (
     BinaryConv1d,
     BinaryConv2d,
@@ -37,6 +36,7 @@ from bnn_edge.nn import (
     binary_layers,
     binary_sign,
 )
+from bnn_edge.tasks import build_network
 from tests.conftest import ROOT, run_cli, stderr_lines
 from tests.helpers.export_reader import read_classifier, run_classifier
 from tests.helpers.exports import classifier_export, random_classifier, rewrite_thresholds

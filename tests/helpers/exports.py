@@ -10,21 +10,20 @@ import torch
 from torch import nn
 
 from bnn_edge.hardware.export import export_model
+from bnn_edge.models import BinarizableNet
 from bnn_edge.nn import BinaryLinear, SignActivation
 
 HUGE = (3e9, 1e12, -1e12, -3e9)  # beyond int32 and float32-inexact: never or always fires
 
 
-class Head(nn.Module):
+class Head(BinarizableNet):
     """A network that is only a classifier (its features do nothing), as export_model takes."""
 
-    def __init__(self, classifier: nn.Sequential):
+    def __init__(self, classifier: nn.Sequential, inputs: int):
         super().__init__()
+        self.input_shape = (inputs,)
         self.features = nn.Sequential()
         self.classifier = classifier
-
-    def forward(self, x):
-        return self.classifier(self.features(x))
 
 
 def random_classifier(widths: tuple[int, ...], seed: int) -> Head:
@@ -41,7 +40,7 @@ def random_classifier(widths: tuple[int, ...], seed: int) -> Head:
         mods += [BinaryLinear(n, m), norm]
         if k < len(widths) - 2:
             mods.append(SignActivation())
-    return Head(nn.Sequential(*mods)).eval()
+    return Head(nn.Sequential(*mods), widths[0]).eval()
 
 
 def classifier_export(folder: Path, widths: tuple[int, ...], seed: int,

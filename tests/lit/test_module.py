@@ -10,8 +10,8 @@ from torch.nn import functional as F
 
 from bnn_edge.errors import ConfigError
 from bnn_edge.lit.module import BNNClassifier, module_options, recipe
-from bnn_edge.models import build_network
 from bnn_edge.nn import clip_binary_weights_, spread_thresholds_, threshold_norms
+from bnn_edge.tasks import build_network
 
 
 def names(net, norms):

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from bnn_edge.models import NETWORKS, build_network
 from bnn_edge.models.eeg import EEG_SPEC, FS, N_CHANNELS, N_SAMPLES, eeg_net
 from bnn_edge.nn import BinaryConv2d, BinaryLinear, SignActivation, binary_layers
+from bnn_edge.tasks import build_network, get_task
 from tests.helpers.params import classifier_parameters, conv_parameters
 
 VARIANTS = ("none", "classifier", "full")
@@ -32,7 +32,7 @@ def _eeg_input(batch: int, seed: int) -> torch.Tensor:
 
 def test_registry_and_input_shape():
     """'eeg' is registered; the input is one plane of 64 channels x 960 samples at 160 Hz."""
-    assert NETWORKS["eeg"].build is eeg_net
+    assert get_task("eeg").build() is eeg_net
     assert EEG_SPEC.input_shape == (1, 64, 960) and EEG_SPEC.conv_dim == 2
     assert (N_CHANNELS, N_SAMPLES, FS) == (64, 960, 160)
     assert N_SAMPLES == 6 * FS

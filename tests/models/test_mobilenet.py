@@ -15,9 +15,9 @@ from torch import nn
 from bnn_edge.errors import ConfigError, DataError
 from bnn_edge.experiment.training import train
 from bnn_edge.lit.module import BNNClassifier, cosine_factor, module_options
-from bnn_edge.models import build_network
 from bnn_edge.models.mobilenet import BLOCKS, PUBLISHED_PARAMETERS
 from bnn_edge.nn import BinaryConv2d, BinaryLinear, binary_layers
+from bnn_edge.tasks import build_network
 from tests.conftest import run_cli
 from tests.helpers.images import make_image_folder
 from tests.helpers.params import layer_parameters, trainable_parameters

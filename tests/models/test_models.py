@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bnn_edge.models import BINARIZE_CHOICES, NETWORKS, SpecNet, build_network, check_variant
+from bnn_edge.models import BINARIZE_CHOICES, SpecNet, check_variant
 from bnn_edge.models.ecg import ECG_SPEC, N_LEADS, N_SAMPLES, ecg_net
 from bnn_edge.nn import (
     BinaryConv1d,
@@ -16,6 +16,7 @@ from bnn_edge.nn import (
     SignActivation,
     binary_layers,
 )
+from bnn_edge.tasks import build_network, tasks
 from tests.helpers.params import classifier_parameters, conv_parameters
 
 VARIANTS = ("none", "classifier", "full")
@@ -43,7 +44,7 @@ def _ecg_input(batch: int, seed: int) -> torch.Tensor:
 
 def test_registry_and_choices():
     """The registry holds 'ecg' and the binarize choices are none/classifier/full."""
-    assert "ecg" in NETWORKS
+    assert "ecg" in tasks()
     assert BINARIZE_CHOICES == VARIANTS
     assert N_LEADS == 12 and N_SAMPLES == 750
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bnn_edge.models import build_network
 from bnn_edge.nn import (
     BinaryConv1d,
     BinaryLinear,
@@ -22,6 +21,7 @@ from bnn_edge.nn import (
     binary_sign,
     ste_sign,
 )
+from bnn_edge.tasks import build_network
 
 BF16 = torch.bfloat16
 DEVICES = ["cpu", pytest.param("cuda", marks=[
