@@ -51,6 +51,7 @@ def data_preparation(synthetic_subjects: int, physionet_subjects: int) -> list[d
     """Cold (empty cache) and cached setup times of both sources."""
     from bnn_edge.data.eeg import eegmmidb
     from bnn_edge.data.eeg import synthetic as eeg_synthetic
+    from tests.helpers.edf import write_run
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="bnn_edge_bench_") as tmp:
@@ -63,8 +64,8 @@ def data_preparation(synthetic_subjects: int, physionet_subjects: int) -> list[d
         root = Path(tmp) / "mne_data"
         for s in range(1, physionet_subjects + 1):
             for run, r in eeg_synthetic.simulate_subject(s, 0).items():
-                eegmmidb.write_run(eegmmidb.run_path(root, s, run), r.signals, eegmmidb.FS,
-                                   r.onsets_s, r.durations_s, r.descriptions)
+                write_run(eegmmidb.run_path(root, s, run), r.signals, eegmmidb.FS,
+                          r.onsets_s, r.durations_s, r.descriptions)
         kwargs = {"source": "physionet", "root": str(root), "subjects": physionet_subjects,
                   "cache_dir": str(cache)}
         cold, size = _timed_setup(**kwargs)

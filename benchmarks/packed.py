@@ -4,7 +4,7 @@ Classifier shapes of the paper: EEG 2520 -> 80 -> 2, MobileNet 1024 -> 2816 -> 1
 at aug=7 36064 -> 75 -> 2; and the binary convolutions of the full ECG network (conv 2 to
 5 with their max pool, batch norm and sign, aug=1 and aug=7). For each, at batch 1 and 256:
 time per batch of the float32 torch layers (linear or conv, batch norm, hardtanh), of the
-old numpy path (``bnn_edge.hardware.packed.packed_forward``, classifiers only) and of the
+old numpy path (``tests.helpers.packed_reference.packed_forward``, classifiers only) and of the
 packed engine (``bnn_edge.hardware.engine``), input packing included in both packed paths;
 the three are timed in turns (bursts of calls), round after round, and the medians
 compared. Weights: float32 bytes, the export's packed bytes and the engine's (rows padded
@@ -28,8 +28,9 @@ from torch import nn
 
 from bnn_edge.hardware import kernels
 from bnn_edge.hardware.engine import Bits, PackedNet
-from bnn_edge.hardware.packed import fold_classifier, packed_forward
+from bnn_edge.hardware.packed import fold_classifier
 from bnn_edge.nn import BinaryConv1d, BinaryLinear, SignActivation
+from tests.helpers.packed_reference import packed_forward
 
 SHAPES = {"EEG": (2520, 80, 2), "MobileNet": (1024, 2816, 1000), "ECG aug7": (36064, 75, 2)}
 ECG_CONVS = ((11, 2), (9, None), (7, None), (5, None))  # (taps, max pool) of convs 2-5

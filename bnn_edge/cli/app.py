@@ -12,14 +12,13 @@ folder that cannot be written. A ``trainer.<name>`` that is an argument of
 from __future__ import annotations
 
 import difflib
-import re
 import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from bnn_edge.errors import BnnEdgeError, ConfigError
 from bnn_edge.validation import check_launcher, check_output_dir
@@ -33,8 +32,6 @@ _INSPECT = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i",
 #: Hydra flags followed by a value
 _WITH_VALUE = ("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name",
                "-cn", "--config-dir", "-cd", "--experimental-rerun")
-_FAILED_KEY = re.compile(r"Could not (?:override|append to config\. An item is already at|"
-                         r"delete from config\.) '([^']+)'")
 
 
 def run_group(*, _root_=None) -> str:
@@ -213,20 +210,6 @@ def _open_arguments(app: str, parent: str) -> set[str]:
     return set()
 
 
-def _keys_at(compose, app: str, overrides: list[str], parent: str) -> list[str]:
-    """The keys of node ``parent`` in the app's config composed without the bad override."""
-    for attempt in (overrides, []):
-        try:
-            cfg = compose(app, attempt)
-        except Exception:  # another bad override: try with fewer
-            continue
-        node = OmegaConf.select(cfg, parent, throw_on_missing=False) if parent else cfg
-        if not isinstance(node, DictConfig):
-            return []
-        return sorted(str(k) for k in node if parent or k != "hydra")
-    return []
-
-
 def _unknown_key(key: str, known: list[str], extra: set[str] = frozenset()) -> BnnEdgeError:
     parent, _, name = key.rpartition(".")
     prefix = f"{parent}." if parent else ""
@@ -239,6 +222,84 @@ def _unknown_key(key: str, known: list[str], extra: set[str] = frozenset()) -> B
     else:
         hint = f"{parent or 'this app'} has no such option"
     return BnnEdgeError(f"{key} is not an option ({hint})")
+
+
+def _known_keys(node, top: bool) -> list[str]:
+    """The keys of a config node (the root's without ``hydra``); none if it is no mapping."""
+    if not isinstance(node, DictConfig):
+        return []
+    return sorted(str(k) for k in node if not top or k != "hydra")
+
+
+def _may_set(node, name: str) -> bool:
+    """Whether ``name`` may be set in ``node`` without a ``+``: any item of a list, a key a
+    mapping holds (``???`` included) or any key of an open one; nothing in a value."""
+    if isinstance(node, ListConfig):
+        return True
+    return isinstance(node, DictConfig) and (name in list(node) or not OmegaConf.is_struct(node))
+
+
+def check_keys(cfg: DictConfig, overrides: list[str],
+               open_arguments: Callable[[str], set[str]] = lambda parent: set()) -> list[str]:
+    """Check each value override's key against ``cfg`` and apply it there, in order; return
+    them, a key absent from its node but in ``open_arguments(parent)`` written ``+key``.
+
+    The rules are Hydra's: ``key=`` needs the key in its (closed) node, ``+key=`` a key
+    holding no value, ``~key`` a key holding one. A bad key raises a one-line BnnEdgeError
+    naming it; any other fault is left to Hydra's composing.
+    """
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf.errors import OmegaConfBaseException
+
+    parser = OverridesParser.create()
+    out = list(overrides)
+    for i, text in enumerate(overrides):
+        override = parser.parse_override(text)
+        key = override.key_or_group
+        parent, _, name = key.rpartition(".")
+        try:
+            node = OmegaConf.select(cfg, parent, throw_on_missing=False) if parent else cfg
+            held = OmegaConf.select(cfg, key, throw_on_missing=False)
+        except OmegaConfBaseException:  # a broken interpolation: Hydra's composing says where
+            break
+        if override.is_delete() and held is None:
+            raise _unknown_key(key, _known_keys(node, not parent), open_arguments(parent))
+        if (override.is_add() and held is not None
+                and not isinstance(override.value(), (dict, list))):
+            raise BnnEdgeError(f"+{key}: {key} is already an option; set it without the +")
+        plain = not (override.is_add() or override.is_force_add() or override.is_delete())
+        if plain and not _may_set(node, name):
+            extra = open_arguments(parent)
+            if name not in extra or not isinstance(node, DictConfig):
+                raise _unknown_key(key, _known_keys(node, not parent), extra)
+            out[i] = "+" + text
+            override = parser.parse_override(out[i])
+        try:
+            ConfigLoaderImpl._apply_overrides_to_config([override], cfg)
+        except Exception:  # a bad value, not a bad key: Hydra's composing says which
+            break
+    return out
+
+
+def _keys_checked(app: str, compose, overrides: list[str]) -> list[str]:
+    """:func:`check_keys` for an app's overrides (one value each) against its config composed
+    with their config group choices alone."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    loader = GlobalHydra.instance().config_loader()
+
+    def is_group(override) -> bool:
+        group, _, name = override.key_or_group.rpartition("/")
+        return override.package is not None or (
+            name in loader.list_groups(group) and not isinstance(override.value(), dict))
+
+    group = [is_group(o) for o in OverridesParser.create().parse_overrides(overrides)]
+    values = iter(check_keys(compose(app, [o for o, g in zip(overrides, group, strict=True) if g]),
+                             [o for o, g in zip(overrides, group, strict=True) if not g],
+                             lambda parent: _open_arguments(app, parent)))
+    return [o if g else next(values) for o, g in zip(overrides, group, strict=True)]
 
 
 def _missing(node, prefix: str = "") -> list[str]:
@@ -271,41 +332,21 @@ def precheck(app: str, argv: list[str], output_dir: bool = True,
     check_cli_choices(argv, groups=app_groups(app))
     overrides = overrides_of(argv)
     composed = _first_values(overrides)
-    rewritten: dict[str, str] = {}
 
     def compose(name, ovr):
         return hydra_compose(name, overrides=ovr, return_hydra_config=True)
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        for _ in range(len(composed) + 1):
+        try:
             try:
                 cfg = compose(app, composed)
-                break
-            except MissingConfigException as e:
-                raise BnnEdgeError(one_line(e)) from None
-            except ConfigCompositionException as e:
-                match = _FAILED_KEY.search(str(e))
-                if match is None:
-                    raise BnnEdgeError(one_line(e)) from None
-                key = match.group(1)
-                index = next((i for i, o in enumerate(composed)
-                              if o.lstrip("+~").partition("=")[0] == key), None)
-                parent, _, name = key.rpartition(".")
-                rest = [o for i, o in enumerate(composed) if i != index]
-                extra = _open_arguments(app, parent)
-                if (name in extra and index is not None
-                        and not composed[index].startswith(("+", "~"))
-                        and _keys_at(compose, app, rest, parent)):
-                    composed[index] = "+" + composed[index]
-                    rewritten[overrides[index]] = "+" + overrides[index]
-                    continue
-                if str(e).startswith("Could not append"):
-                    raise BnnEdgeError(f"+{key}: {key} is already an option; set it without "
-                                       f"the +") from None
-                known = _keys_at(compose, app, rest, parent)
-                raise _unknown_key(key, known, extra) from None
-        else:  # pragma: no cover - every pass rewrites one override or raises
-            raise BnnEdgeError("cannot compose the configuration")
+            except ConfigCompositionException:  # find the override it refused, and say why
+                composed = _keys_checked(app, compose, composed)
+                cfg = compose(app, composed)
+        except (MissingConfigException, ConfigCompositionException) as e:
+            raise BnnEdgeError(one_line(e)) from None
+        rewritten = {o: c for o, c in zip(overrides, composed, strict=True)
+                     if c.startswith("+") and not o.startswith("+")}
         body = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
         missing = _missing(body)
         if missing:

@@ -188,23 +188,54 @@ def _inside(file, folder: Path) -> str | None:
 
 
 def _train(cfg: DictConfig, echo) -> dict:
+    """:func:`train`'s work: check the options, build the data, network and trainer, fit,
+    evaluate and write ``results.json`` (the skipped run's results if resumed when done)."""
     t0 = time.perf_counter()
     validate_train_config(cfg)
     options = module_options(cfg.model)  # optimizer, schedule, network extras: checked now
     run = RunDir(cfg.paths.output_dir)
-    out = run.path
     resume = bool(cfg.get("resume"))
     current = OmegaConf.to_container(cfg, resolve=True)
-    if resume:
-        run.check_resume(current)
-        if (done := run.finished()) is not None:
-            echo(f"Skipped: {out} already finished (resume=true)")
-            return {**done, "skipped": True, "global_rank": 0}
+    if resume and (done := _finished_run(run, current, echo)) is not None:
+        return done
     datamodule = instantiate_checked(cfg.data, "data")
-    num_classes = data_num_classes(cfg, datamodule)
-    hparams = dict(network=cfg.model.name, binarize=cfg.binarize, aug=cfg.aug,
-                   num_classes=num_classes, lr=cfg.model.lr,
-                   weight_decay=cfg.model.weight_decay, **options)
+    hparams = _module_hparams(cfg, data_num_classes(cfg, datamodule), options)
+    ckpt_path = _checkpoint_to_resume(cfg, run, resume, hparams)
+    trainer, loggers = _make_trainer(cfg)
+    data = _start_run(cfg, run.path, current, datamodule, echo)
+    module = BNNClassifier(**hparams)
+    for wandb_run in wandb_runs(loggers):  # the whole config, params and Table IV memory
+        wandb_run.config.update(run_config(current, hparams["num_classes"],
+                                           options["net_options"]), allow_val_change=True)
+    fit_metrics = _fit(trainer, module, datamodule, ckpt_path, loggers, echo)
+    best = run.best_checkpoint()
+    results = _fit_results(cfg, data, trainer, fit_metrics, best, run.path)
+    _add_val_by_category(results, hparams["num_classes"], trainer, module, datamodule)
+    _add_test(cfg, results, data["split_sizes"], trainer, module, datamodule, best)
+    return _finish(results, t0, trainer, loggers, run.path, echo)
+
+
+def _finished_run(run: RunDir, current: dict, echo) -> dict | None:
+    """For ``resume=true``: refuse a run made with other options; the results of one that
+    already finished, marked skipped (None if it has not)."""
+    run.check_resume(current)
+    if (done := run.finished()) is None:
+        return None
+    echo(f"Skipped: {run.path} already finished (resume=true)")
+    return {**done, "skipped": True, "global_rank": 0}
+
+
+def _module_hparams(cfg: DictConfig, num_classes: int, options: dict) -> dict:
+    """The arguments of :class:`BNNClassifier` (stored in its checkpoints)."""
+    return dict(network=cfg.model.name, binarize=cfg.binarize, aug=cfg.aug,
+                num_classes=num_classes, lr=cfg.model.lr,
+                weight_decay=cfg.model.weight_decay, **options)
+
+
+def _checkpoint_to_resume(cfg: DictConfig, run: RunDir, resume: bool,
+                          hparams: dict) -> str | None:
+    """The checkpoint fitting starts from, checked to hold this network (DataError if not;
+    the run's own ``last.ckpt`` says it can be deleted)."""
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), run, resume)
     if ckpt_path:
         try:
@@ -213,6 +244,12 @@ def _train(cfg: DictConfig, echo) -> dict:
             if ckpt_path != str(run.last_checkpoint):
                 raise
             raise DataError(f"{e}; delete it to train this run from its start") from None
+    return ckpt_path
+
+
+def _make_trainer(cfg: DictConfig) -> tuple[L.Trainer, list]:
+    """The Lightning trainer with the configured callbacks and loggers (and the loggers),
+    writing its checkpoints atomically."""
     quiet_lightning()
     callbacks = instantiate_group(cfg.get("callbacks"), "callbacks")
     if cfg.trainer.get("enable_model_summary") is False:  # Lightning runs a summary it is given
@@ -223,7 +260,12 @@ def _train(cfg: DictConfig, echo) -> dict:
     trainer: L.Trainer = instantiate_checked(cfg.trainer, "trainer", callbacks=callbacks,
                                              logger=loggers or False)
     use_atomic_checkpoints(trainer)
+    return trainer, loggers
 
+
+def _start_run(cfg: DictConfig, out: Path, current: dict, datamodule, echo) -> dict:
+    """Write ``config.yaml``, seed everything, set the data up and write ``data.json``;
+    return its summary (echoed as the ``Data:`` line)."""
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "config.yaml", OmegaConf.to_yaml(current))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -233,11 +275,13 @@ def _train(cfg: DictConfig, echo) -> dict:
     cache = f"{data['cache']}; " if data.get("cache") else ""  # data built in memory: none
     echo(f"Data: {data['description']} [{cache}fold {data['fold']}/{data['folds']}: "
          f"{sizes['train']} train, {sizes['val']} val, {sizes['test']} test]")
+    return data
 
-    module = BNNClassifier(**hparams)
-    for wandb_run in wandb_runs(loggers):  # the whole config, params and Table IV memory
-        wandb_run.config.update(run_config(current, num_classes, options["net_options"]),
-                                allow_val_change=True)
+
+def _fit(trainer: L.Trainer, module, datamodule, ckpt_path: str | None, loggers: list,
+         echo) -> dict:
+    """Fit (from ``ckpt_path``, the CSV log appended to, when resuming); the metrics of the
+    last validation, run once more if nothing was left to fit."""
     if ckpt_path:
         echo(f"Resuming from {ckpt_path}")
         for logger in loggers:
@@ -249,12 +293,17 @@ def _train(cfg: DictConfig, echo) -> dict:
     if "val/acc" not in fit_metrics:  # resumed at its last epoch: nothing was left to fit
         _run_trainer(trainer, "validate", module, datamodule=datamodule, verbose=False)
         fit_metrics = dict(trainer.callback_metrics)
-        best = getattr(trainer.checkpoint_callback, "best_model_score", None)
-        if best is not None:
-            fit_metrics["val/acc_best"] = max(float(best), float(fit_metrics["val/acc"]))
+        best_score = getattr(trainer.checkpoint_callback, "best_model_score", None)
+        if best_score is not None:
+            fit_metrics["val/acc_best"] = max(float(best_score), float(fit_metrics["val/acc"]))
+    return fit_metrics
 
-    best = run.best_checkpoint()
-    results = {
+
+def _fit_results(cfg: DictConfig, data: dict, trainer: L.Trainer, fit_metrics: dict,
+                 best: Path | None, out: Path) -> dict:
+    """The results of the fitted run: its variant, data and validation accuracies (the
+    test's still None)."""
+    return {
         "model": cfg.model.name, "binarize": cfg.binarize, "aug": cfg.aug,
         "seed": cfg.seed, "fold": data["fold"], "folds": data["folds"],
         "data_source": data["source"], "epochs": trainer.current_epoch,
@@ -262,10 +311,15 @@ def _train(cfg: DictConfig, echo) -> dict:
         "val_acc_best": _metric(fit_metrics, "val/acc_best"),
         "val_acc_top5": _metric(fit_metrics, "val/acc_top5"),  # None with <= 5 classes
         "test_acc": None, "test_loss": None, "test_acc_top5": None,
-        "test_split": sizes["test"] > 0,
+        "test_split": data["split_sizes"]["test"] > 0,
         "best_checkpoint": str(best) if best else None, "output_dir": str(out),
         "code_version": code_version(),
     }
+
+
+def _add_val_by_category(results: dict, num_classes: int, trainer: L.Trainer, module,
+                         datamodule) -> None:
+    """Add the validation accuracy per class and per category (reversal) to ``results``."""
     if num_classes <= 5:  # per class (and reversal), of the last-epoch model as val_acc
         limit = batch_limit(trainer.num_val_batches)  # the trials val/acc counts
         results["val_acc_by_class"] = category_accuracy(module, datamodule.val_dataloader(),
@@ -275,6 +329,12 @@ def _train(cfg: DictConfig, echo) -> dict:
         if categories:
             results["val_acc_by_category"] = category_accuracy(
                 module, datamodule.val_dataloader(), categories, limit)
+
+
+def _add_test(cfg: DictConfig, results: dict, sizes: dict, trainer: L.Trainer, module,
+              datamodule, best: Path | None) -> None:
+    """With ``test=true`` and a test split: test the best checkpoint and add its accuracy
+    and loss (and per category) to ``results``."""
     if cfg.get("test") and sizes["test"] > 0:
         (test_metrics,) = _run_trainer(trainer, "test", module, datamodule=datamodule,
                                        ckpt_path=str(best) if best else None,
@@ -288,6 +348,12 @@ def _train(cfg: DictConfig, echo) -> dict:
         results["test_acc"] = _metric(test_metrics, "test/acc")
         results["test_loss"] = _metric(test_metrics, "test/loss")
         results["test_acc_top5"] = _metric(test_metrics, "test/acc_top5")
+
+
+def _finish(results: dict, t0: float, trainer: L.Trainer, loggers: list, out: Path,
+            echo) -> dict:
+    """Add the wall time, close the W&B runs (echoing their lines) and write
+    ``results.json`` on the main process; return the results."""
     results["wall_time_s"] = round(time.perf_counter() - t0, 1)
     log_categories(wandb_runs(loggers), results)
     for line in finish_wandb(loggers):

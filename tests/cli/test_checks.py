@@ -12,8 +12,9 @@ import os
 import subprocess
 
 import pytest
+from omegaconf import OmegaConf
 
-from bnn_edge.cli.app import precheck
+from bnn_edge.cli.app import check_keys, precheck
 from bnn_edge.errors import BnnEdgeError, ConfigError
 from bnn_edge.hardware.memory import memory_report
 from tests.conftest import run_cli
@@ -52,6 +53,48 @@ def test_precheck_messages(app, args, expected, tmp_path):
     with pytest.raises(BnnEdgeError) as info:
         precheck(app, args + [f"hydra.run.dir={tmp_path / 'run'}"] * (app != "export"))
     assert f"error: {info.value}" == expected
+
+
+def test_key_checks_do_not_read_hydras_wording(tmp_path, monkeypatch):
+    from hydra._internal import config_loader_impl
+    from hydra.errors import ConfigCompositionException
+
+    class Reworded(ConfigCompositionException):
+        def __init__(self, message: str) -> None:
+            super().__init__("composition failed")
+
+    monkeypatch.setattr(config_loader_impl, "ConfigCompositionException", Reworded)
+    run = f"hydra.run.dir={tmp_path / 'run'}"
+    with pytest.raises(BnnEdgeError) as info:
+        precheck("train", ["data.batchsize=3", run])
+    assert str(info.value) == "data.batchsize is not an option (did you mean data.batch_size?)"
+    with pytest.raises(BnnEdgeError) as info:
+        precheck("train", ["+data.batch_size=3", run])
+    assert str(info.value) == ("+data.batch_size: data.batch_size is already an option; set "
+                               "it without the +")
+    assert precheck("train", ["trainer.max_steps=1", run], output_dir=False) == [
+        "+trainer.max_steps=1", run]
+
+
+def test_check_keys_follows_hydras_rules_on_a_config():
+    cfg = OmegaConf.create({"a": {"b": 1, "c": "???"}, "d": None, "e": [1, 2]})
+    OmegaConf.set_struct(cfg, True)
+    assert check_keys(cfg, ["a.b=2", "a.c=3", "+d=4", "++a.f=5", "a.f=6", "~a.b", "e.0=7"]) == [
+        "a.b=2", "a.c=3", "+d=4", "++a.f=5", "a.f=6", "~a.b", "e.0=7"]
+    assert OmegaConf.to_container(cfg) == {"a": {"c": 3, "f": 6}, "d": 4, "e": [7, 2]}
+    assert check_keys(cfg, ["a.g=1"], lambda parent: {"g"} if parent == "a" else set()) == [
+        "+a.g=1"]
+    assert cfg.a.g == 1
+    for overrides, message in [
+            (["a.x=1"], "a.x is not an option (the options of a are c, f, g)"),
+            (["a.cc=1"], "a.cc is not an option (did you mean a.c?)"),
+            (["~a.b"], "a.b is not an option (the options of a are c, f, g)"),
+            (["d.x=1"], "d.x is not an option (d has no such option)"),
+            (["zz=1"], "zz is not an option (the options here are a, d, e)"),
+            (["+a.c=1"], "+a.c: a.c is already an option; set it without the +")]:
+        with pytest.raises(BnnEdgeError) as info:
+            check_keys(cfg, overrides)
+        assert str(info.value) == message
 
 
 def test_unknown_keys_are_one_line_and_leave_nothing(tmp_path):

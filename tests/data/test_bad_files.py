@@ -117,10 +117,11 @@ def test_truncated_edf_stops_naming_the_file(tmp_path):
     """An EEGMMIDB run cut short is not read as a shorter recording: DataError names it."""
     from bnn_edge.data.eeg import eegmmidb
     from bnn_edge.errors import DataError
+    from tests.helpers.edf import write_run
 
     path = tmp_path / "S001R04.edf"
     signals = np.random.default_rng(0).standard_normal((64, 160 * 20)) * 20
-    eegmmidb.write_run(path, signals, 160, [1.0, 8.0], [4.0, 4.0], ["T1", "T2"])
+    write_run(path, signals, 160, [1.0, 8.0], [4.0, 4.0], ["T1", "T2"])
     x, y, dropped = eegmmidb.read_run(path)  # the whole file reads
     assert len(y) + dropped == 2
     data = path.read_bytes()

@@ -26,6 +26,7 @@ from bnn_edge.data.eeg import EEGDataModule, eegmmidb
 from bnn_edge.errors import DataError
 from bnn_edge.experiment.training import train
 from tests.conftest import run_cli, stderr_lines
+from tests.helpers.edf import write_run
 
 RUNS = (4, 8, 12)
 
@@ -38,16 +39,16 @@ def tree(tmp_path_factory) -> tuple[Path, dict]:
     for s in (1, 2):
         simulated[s] = syn.simulate_subject(s, seed=0, runs=RUNS)
         for run, r in simulated[s].items():
-            eegmmidb.write_run(eegmmidb.run_path(root, s, run), r.signals, eegmmidb.FS,
-                               r.onsets_s, r.durations_s, r.descriptions)
+            write_run(eegmmidb.run_path(root, s, run), r.signals, eegmmidb.FS,
+                      r.onsets_s, r.durations_s, r.descriptions)
     rng = np.random.default_rng(3)
     onsets, durations, labels = syn.cue_schedule(rng)
     for run in RUNS:  # subject 3: 128 Hz, like subjects 88, 92 and 100 of the real dataset
-        eegmmidb.write_run(eegmmidb.run_path(root, 3, run), rng.normal(0, 20, (64, 125 * 128)),
-                           128, onsets, durations, labels)
+        write_run(eegmmidb.run_path(root, 3, run), rng.normal(0, 20, (64, 125 * 128)),
+                  128, onsets, durations, labels)
     for run in RUNS:  # subject 4: rest annotations only
-        eegmmidb.write_run(eegmmidb.run_path(root, 4, run), rng.normal(0, 20, (64, 125 * 160)),
-                           160, onsets[::2], durations[::2], labels[::2])
+        write_run(eegmmidb.run_path(root, 4, run), rng.normal(0, 20, (64, 125 * 160)),
+                  160, onsets[::2], durations[::2], labels[::2])
     return root, simulated
 
 

@@ -25,7 +25,7 @@ from bnn_edge.hardware import kernels
 from bnn_edge.hardware.engine import PackedClassifier, PackedNet
 from bnn_edge.hardware.export import export_model, weights_header
 from bnn_edge.hardware.faults import WeightFaults, ber_sweep, fault_rng, flip_positions
-from bnn_edge.hardware.packed import fold_classifier, packed_forward
+from bnn_edge.hardware.packed import fold_classifier
 from bnn_edge.hardware.packed_sweep import packed_ber_sweep
 from bnn_edge.lit.module import BNNClassifier
 from bnn_edge.nn import (
@@ -40,6 +40,7 @@ from bnn_edge.tasks import build_network
 from tests.conftest import ROOT, run_cli, stderr_lines
 from tests.helpers.export_reader import read_classifier, run_classifier
 from tests.helpers.exports import classifier_export, random_classifier, rewrite_thresholds
+from tests.helpers.packed_reference import packed_forward
 from tests.helpers.runs import compose_app
 
 # every instruction set this machine can run, and the numpy twin

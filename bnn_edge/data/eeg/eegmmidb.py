@@ -162,21 +162,3 @@ def fetch(root: Path, subjects: list[int], runs: tuple[int, ...]) -> None:
     except Exception as e:  # network errors come from requests/pooch with many types
         raise DataError(f"{Path(root) / DATASET_DIR}: downloading EEGMMIDB runs failed "
                         f"({type(e).__name__}: {e})") from e
-
-
-def write_run(path: Path, signals_uv: np.ndarray, sfreq: float, onsets_s, durations_s,
-              descriptions, channels: tuple[str, ...] = CHANNELS) -> None:
-    """Write one run as EEGMMIDB does: EDF+, labels like 'Fc5.', T0/T1/T2 annotations.
-
-    Used to lay out test data and synthetic subjects exactly as the real files are.
-    The recording length must be a whole number of seconds (EDF data records of 1 s).
-    """
-    import mne
-
-    info = mne.create_info([edf_label(c) for c in channels], sfreq, "eeg")
-    raw = mne.io.RawArray(np.asarray(signals_uv, dtype=np.float64) * 1e-6, info, verbose="ERROR")
-    raw.set_annotations(mne.Annotations(onsets_s, durations_s, descriptions))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        mne.export.export_raw(path, raw, fmt="edf", overwrite=True, verbose="ERROR")
