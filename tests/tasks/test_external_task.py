@@ -121,3 +121,12 @@ def test_a_broken_entry_point_is_named(tmp_path):
     assert stderr_lines(proc) == [
         "error: entry point sleep = sleep_task.nowhere:TASK (bnn_edge.tasks): cannot be "
         "imported (No module named 'sleep_task.nowhere')"]
+
+
+def test_a_second_task_under_a_taken_name_is_refused(tmp_path):
+    env = install(tmp_path, entry_point="bnn_edge.tasks.ecg:TASK")  # a record named ecg
+    proc = run_cli("bnn_edge.memory", "model=ecg", env=env)
+    assert proc.returncode == 2
+    assert stderr_lines(proc) == [
+        "error: entry point sleep = bnn_edge.tasks.ecg:TASK (bnn_edge.tasks): a task named "
+        "'ecg' is already registered"]
