@@ -525,36 +525,31 @@ def per_class_markdown(groups: list[Group], root: Path, pooled: dict | None = No
         mine = [g for g in with_classes if g.model == model]
         meaning = next((r.data["label_meaning"] for g in mine for r in g.runs
                         if r.data.get("label_meaning")), {})
-        if model == "ecg":
-            lines += [f"## {task_title(model)}: detecting a reversal", "",
-                      "Sensitivity: reversed trials called reversed (class 1); specificity: "
-                      "correct trials called correct (class 0).", "",
-                      "| variant | aug | n | sensitivity | specificity |", "|---|---|---|---|---|"]
+        classes = sorted({k for g in mine for r in g.runs
+                          for k in (r.results.get("val_acc_by_class") or {})}, key=int)
+        lines += [f"## {task_title(model)}: accuracy per class", ""]
+        if len(classes) == 2:
+            lines += ["Two classes: class 1's accuracy is the sensitivity, class 0's the "
+                      "specificity.", ""]
+        lines += ["| variant | aug | n | " + " | ".join(
+                      f"{k}: {meaning.get(k, 'class ' + k)}" for k in classes) + " |",
+                  "|---|---|---|" + "---|" * len(classes)]
+        for g in mine:
+            by = _breakdown(g, "val_acc_by_class")
+            lines.append(f"| {g.binarize} | {g.aug} | {g.n()} | " + " | ".join(
+                _fmt_pooled(by[k]) if k in by else "-" for k in classes) + " |")
+        # categories in the order the runs list them (by class, then as they appear)
+        names = list(dict.fromkeys(k for g in mine for r in g.runs
+                                   for k in (r.results.get("val_acc_by_category") or {})))
+        if names:
+            task = tasks().get(model)
+            title = task.category_title if task and task.category_title else "category"
+            lines += ["", f"Accuracy per {title}:", "",
+                      "| variant | aug | " + " | ".join(names) + " |",
+                      "|---|---|" + "---|" * len(names)]
             for g in mine:
-                by = _breakdown(g, "val_acc_by_class")
-                sens, spec = (_fmt_pooled(by[k]) if k in by else "-" for k in ("1", "0"))
-                lines.append(f"| {g.binarize} | {g.aug} | {g.n()} | {sens} | {spec} |")
-            names = sorted({k for g in mine for r in g.runs
-                            for k in (r.results.get("val_acc_by_category") or {})},
-                           key=lambda k: (k != "correct", k))
-            if names:
-                lines += ["", "Accuracy per reversal (`correct`: no reversal):", "",
-                          "| variant | aug | " + " | ".join(names) + " |",
-                          "|---|---|" + "---|" * len(names)]
-                for g in mine:
-                    by = _breakdown(g, "val_acc_by_category")
-                    lines.append(f"| {g.binarize} | {g.aug} | " + " | ".join(
-                        _fmt_pooled(by[k]) if k in by else "-" for k in names) + " |")
-        else:
-            classes = sorted({k for g in mine for r in g.runs
-                              for k in (r.results.get("val_acc_by_class") or {})})
-            lines += [f"## {task_title(model)}: accuracy per class", "",
-                      "| variant | aug | n | " + " | ".join(
-                          f"{k}: {meaning.get(k, 'class ' + k)}" for k in classes) + " |",
-                      "|---|---|---|" + "---|" * len(classes)]
-            for g in mine:
-                by = _breakdown(g, "val_acc_by_class")
-                lines.append(f"| {g.binarize} | {g.aug} | {g.n()} | " + " | ".join(
-                    _fmt_pooled(by[k]) if k in by else "-" for k in classes) + " |")
+                by = _breakdown(g, "val_acc_by_category")
+                lines.append(f"| {g.binarize} | {g.aug} | " + " | ".join(
+                    _fmt_pooled(by[k]) if k in by else "-" for k in names) + " |")
         lines.append("")
     return "\n".join(lines)

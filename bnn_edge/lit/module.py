@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import lightning as L
@@ -17,7 +18,6 @@ from bnn_edge.tasks import build_network, tasks
 from bnn_edge.validation import (
     require_bool,
     require_choice,
-    require_int,
     require_number,
 )
 
@@ -34,17 +34,19 @@ def module_options(model_cfg) -> dict:
 
     Configs without them (ECG, EEG) get Adam without a schedule. The network's extra options
     (``hidden`` for MobileNet) are those its registry entry declares. ConfigError names the
-    option.
+    option. A missing option takes :class:`BNNClassifier`'s default.
     """
-    get = model_cfg.get
+    defaults = inspect.signature(BNNClassifier).parameters
+
+    def get(key):
+        return model_cfg.get(key, defaults[key].default)
+
     opts = {
-        "optimizer": require_choice("model.optimizer", get("optimizer", "adam"), OPTIMIZERS),
-        "momentum": require_number("model.momentum", get("momentum", 0.9), 0, 1,
-                                   high_open=True),
-        "nesterov": require_bool("model.nesterov", get("nesterov", False)),
-        "lr_schedule": require_choice("model.lr_schedule", get("lr_schedule", "none"),
-                                      LR_SCHEDULES),
-        "warmup_epochs": require_number("model.warmup_epochs", get("warmup_epochs", 0), 0),
+        "optimizer": require_choice("model.optimizer", get("optimizer"), OPTIMIZERS),
+        "momentum": require_number("model.momentum", get("momentum"), 0, 1, high_open=True),
+        "nesterov": require_bool("model.nesterov", get("nesterov")),
+        "lr_schedule": require_choice("model.lr_schedule", get("lr_schedule"), LR_SCHEDULES),
+        "warmup_epochs": require_number("model.warmup_epochs", get("warmup_epochs"), 0),
         "threshold_init": require_number(
             "model.threshold_init", get("threshold_init"), 0, none_ok=True,
             allowed="a number >= 0, or null (1.0 with binarize=full, else 0)"),
@@ -52,11 +54,12 @@ def module_options(model_cfg) -> dict:
             "model.threshold_lr", get("threshold_lr"), 0, low_open=True, none_ok=True,
             allowed="a number > 0, or null (10 x model.lr with binarize=full, else model.lr)"),
     }
-    entry = tasks().get(get("name"))
+    entry = tasks().get(model_cfg.get("name"))
     names = entry.options if entry is not None else ()
-    net = {k: model_cfg[k] for k in names if get(k) is not None}
-    if "hidden" in net:
-        require_int("model.hidden", net["hidden"], 1)
+    net = {k: model_cfg[k] for k in names if model_cfg.get(k) is not None}
+    if net:  # the builder checks its own options: build it where no weight is allocated
+        with torch.device("meta"):
+            entry.build()(**net)
     return {**opts, "net_options": net or None}
 
 

@@ -156,8 +156,8 @@ def test_learning_curves_across_folds(tmp_path):
 
 
 def test_per_class_metrics_pooled_across_folds(tmp_path):
-    """Sensitivity and specificity of reversal detection and accuracy per reversal, pooled
-    over the folds with Wilson intervals."""
+    """Accuracy per class (sensitivity and specificity of reversal detection) and per
+    reversal in the runs' order, pooled over the folds with Wilson intervals."""
     extra = {"val_acc_by_class": {"0": {"acc": 0.9, "n": 80}, "1": {"acc": 0.8, "n": 80}},
              "val_acc_by_category": {"correct": {"acc": 0.9, "n": 80},
                                      "LA-RA": {"acc": 1.0, "n": 40},
@@ -166,9 +166,12 @@ def test_per_class_metrics_pooled_across_folds(tmp_path):
         fake_run(tmp_path, f"r{fold}", fold=fold, val=0.85, by_class=extra)
     make_report(tmp_path)
     md = (tmp_path / "per_class.md").read_text()
-    assert "| none | 1 | 2 | 80.0% [73.1, 85.5] (160) | 90.0% [84.4, 93.8] (160) |" in md
-    assert "| none | 1 | 90.0% [84.4, 93.8] (160) | 60.0% [49.0, 70.0] (80) | " \
-           "100.0% [95.4, 100.0] (80) |" in md
+    assert "| variant | aug | n | 0: correct electrodes | 1: electrodes reversed |" in md
+    assert "class 1's accuracy is the sensitivity, class 0's the specificity" in md
+    assert "| none | 1 | 2 | 90.0% [84.4, 93.8] (160) | 80.0% [73.1, 85.5] (160) |" in md
+    assert "Accuracy per reversal:" in md and "| variant | aug | correct | LA-RA | LA-LL |" in md
+    assert "| none | 1 | 90.0% [84.4, 93.8] (160) | 100.0% [95.4, 100.0] (80) | " \
+           "60.0% [49.0, 70.0] (80) |" in md
 
 
 def test_empty_directory(tmp_path, capsys):
