@@ -55,7 +55,7 @@ def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], le
 def print_report(report: dict, param_rows: list[dict], derived: dict, files: list[Path],
                  preset_path: Path) -> None:
     """The parameter set, the per-layer tables and the three-variant comparison."""
-    from bnn_edge.hardware.cost import kind_of, si
+    from bnn_edge.hardware.cost import kind_of, si, variant_rows
 
     console = report_console()
     hw = report["hardware"]
@@ -88,26 +88,17 @@ def print_report(report: dict, param_rows: list[dict], derived: dict, files: lis
         [(r["name"], r["kind"], f"{r['weight_bits'] / 8:,.0f} B", si(r["energy_j"], "J"),
           si(r["latency_s"], "s"), f"{r['area_m2'] * 1e6:.4g}") for r in rows], left=2))
 
-    base = next(v for v in report["variants"] if v["binarize"] == "none"
-                and v["real_precision"] == "fp32" and v["real_memory"] == "dram")
-    variants = report["variants"]
+    variants = variant_rows(report["variants"])
     what = (f"{report['model']} aug={report['aug']} per inference (binary layers on 2T2R "
             f"arrays; real layers at the precision and in the memory given)")
     console.print(_table(
         f"Variants of {what}: energy and latency",
         ("binarize", "real\nlayers", "arrays", "energy:\nbinary", "energy:\nreal",
-         "energy\ntotal", "vs none\nfp32 dram", "latency"),
-        [(v["binarize"], f"{v['real_precision']} {v['real_memory']}", f"{v['arrays']:,}",
-          si(v["energy_binary_j"], "J"), si(v["energy_real_j"], "J"), si(v["energy_j"], "J"),
-          f"{v['energy_j'] / base['energy_j']:.3g}x", si(v["latency_s"], "s"))
-         for v in variants], left=2))
+         "energy\ntotal", "vs none\nfp32 dram", "latency"), [v[:8] for v in variants], left=2))
     console.print(_table(
         f"Variants of {report['model']} aug={report['aug']}: on-chip area (mm2)",
         ("binarize", "real\nlayers", "2T2R arrays\n+ periphery", "SRAM for\nreal weights",
-         "total"),
-        [(v["binarize"], f"{v['real_precision']} {v['real_memory']}",
-          f"{v['area_arrays_m2'] * 1e6:.4g}", f"{v['area_sram_m2'] * 1e6:.4g}",
-          f"{v['area_m2'] * 1e6:.4g}") for v in variants], left=2))
+         "total"), [v[:2] + v[8:] for v in variants], left=2))
     console.print("energy: binary = the layers on the 2T2R arrays (PCSA reads, popcount, "
                   "moves); area: on-chip 2T2R arrays with periphery and SRAM cells for real "
                   "weights (DRAM is off chip; MAC units and buffers are not counted)")
@@ -198,10 +189,9 @@ def run(cfg) -> int:
         HardwareParams,
         check_real_options,
         check_results,
-        csv_text,
         markdown_variants,
         provenance,
-        variants_chart,
+        report_files,
         write_files,
     )
     from bnn_edge.lit.module import module_options
@@ -232,15 +222,7 @@ def run(cfg) -> int:
         preset = (OmegaConf.to_container(OmegaConf.load(preset_path))
                   if preset_path.is_file() else {})
         check_results(report, hw, preset)
-        # the per-layer table is of the variant asked for; the comparison is of all three
-        contents = {
-            out / f"cost_{name}_{binarize}_aug{aug}_layers.csv": csv_text(report["layers"]),
-            out / f"cost_{name}_aug{aug}_variants.csv": csv_text(report["variants"]),
-            out / f"cost_{name}_aug{aug}_variants.png": variants_chart(
-                report["variants"], f"{name} aug={aug}, binarize=none, classifier and full, "
-                                    f"on {hw.array_size}x{hw.array_size} 2T2R arrays "
-                                    f"({hw.name})"),
-        }
+        contents = report_files(report, out)
     except BnnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,1 @@
+"""Tests of bnn_edge.hardware.cost (params, model, report)."""
