@@ -381,7 +381,7 @@ def category_accuracy(module, loader, categories: list[str] | None = None,
     reversals)."""
     from itertools import islice
 
-    from bnn_edge.hardware.faults import evaluation_mode
+    from bnn_edge.nn import evaluation_mode
 
     correct: dict[str, int] = {}
     total: dict[str, int] = {}

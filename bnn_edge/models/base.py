@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bnn_edge.nn import SignActivation
+from bnn_edge.nn import SignActivation, evaluation_mode
 from bnn_edge.validation import require_choice, require_int
 
 BINARIZE_CHOICES = ("none", "classifier", "full")
@@ -101,14 +101,10 @@ def probe(net: nn.Module, input_shape: Sequence[int] | None = None) -> list[Laye
     if isinstance(net, BinarizableNet):
         x = net.prepare(x)
     found, binary = [], False
-    was_training = net.training
-    net.eval()
-    try:
+    with evaluation_mode(net):
         for name, m in layers_of(net):
             out = m(x)
             found.append(LayerIO(name, m, tuple(x.shape[1:]), tuple(out.shape[1:]), binary))
             binary = isinstance(m, SignActivation) or (binary and isinstance(m, KEEPS_BINARY))
             x = out
-    finally:
-        net.train(was_training)
     return found

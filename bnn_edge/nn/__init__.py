@@ -10,10 +10,11 @@ from bnn_edge.nn.layers import (
     clip_binary_weights_,
     layer_precision,
 )
+from bnn_edge.nn.modes import evaluation_mode
 from bnn_edge.nn.quantizers import CLIP_VALUE, SignActivation, SteSign, binary_sign, ste_sign
 from bnn_edge.nn.thresholds import spread_thresholds_, threshold_norms
 
 __all__ = ["CLIP_VALUE", "BinaryConv1d", "BinaryConv2d", "BinaryLayer", "BinaryLinear",
            "Conv2d", "SignActivation", "SteSign", "binary_layers", "binary_sign",
-           "clip_binary_weights_", "layer_precision", "spread_thresholds_", "ste_sign",
-           "threshold_norms"]
+           "clip_binary_weights_", "evaluation_mode", "layer_precision", "spread_thresholds_",
+           "ste_sign", "threshold_norms"]

@@ -27,11 +27,10 @@ from bnn_edge.hardware.faults.sweep import (
     SweepPoint,
     accuracy,
     ber_sweep,
-    evaluation_mode,
     rate_label,
 )
 
 __all__ = ["CODECS", "FAULT_MODELS", "REAL_FORMATS", "BitErrorSettings", "FaultModel",
            "FlipCount", "SweepPoint", "WeightFaults", "accuracy", "ber_sweep",
-           "bit_error_settings", "check_fault_target", "evaluation_mode", "fault_rng",
+           "bit_error_settings", "check_fault_target", "fault_rng",
            "flip_positions", "parse_fault_model", "rate_label", "real_weight_layers"]

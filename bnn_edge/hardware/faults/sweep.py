@@ -20,18 +20,7 @@ from torch import nn
 
 from bnn_edge.hardware.faults.inject import WeightFaults
 from bnn_edge.hardware.faults.models import FaultModel, fault_rng
-
-
-@contextmanager
-def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode; restore every submodule's own train/eval flag afterwards."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, training in modes:
-            m.training = training
+from bnn_edge.nn import evaluation_mode
 
 
 @contextmanager
