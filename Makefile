@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-all bench bench-gpu lint format clean
 
-$(STAMP): pyproject.toml setup.py bnn_edge/hardware/_xnor.c
+$(STAMP): pyproject.toml setup.py $(wildcard bnn_edge/hardware/packed/csrc/*.[ch])
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,export]'

@@ -1,4 +1,4 @@
-"""The optional C extension bnn_edge.hardware._xnor: the packed engine's XNOR-popcount kernels.
+"""The optional C extension bnn_edge.hardware.packed._xnor: the packed engine's XNOR kernels.
 
 Metadata lives in pyproject.toml; this file only adds the extension. ``pip install .``
 compiles it with the system's C compiler (OpenMP threads where the compiler has them,
@@ -53,13 +53,17 @@ class OptionalBuildExt(build_ext):
 
     @staticmethod
     def _skip(error) -> None:
-        print(f"warning: bnn_edge: the C extension bnn_edge.hardware._xnor was not built "
+        print(f"warning: bnn_edge: the C extension bnn_edge.hardware.packed._xnor was not built "
               f"({type(error).__name__}: {error}); the packed engine will use numpy",
               file=sys.stderr)
 
 
+XNOR_SOURCES = "bnn_edge/hardware/packed/csrc"
+
 setup(
-    ext_modules=[Extension("bnn_edge.hardware._xnor", ["bnn_edge/hardware/_xnor.c"],
-                           optional=True)],
+    # the kernels (kernels.c) and their CPython binding (binding.c), one extension module
+    ext_modules=[Extension("bnn_edge.hardware.packed._xnor",
+                           [f"{XNOR_SOURCES}/binding.c", f"{XNOR_SOURCES}/kernels.c"],
+                           depends=[f"{XNOR_SOURCES}/kernels.h"], optional=True)],
     cmdclass={"build_ext": OptionalBuildExt},
 )

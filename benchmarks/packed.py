@@ -5,7 +5,7 @@ at aug=7 36064 -> 75 -> 2; and the binary convolutions of the full ECG network (
 5 with their max pool, batch norm and sign, aug=1 and aug=7). For each, at batch 1 and 256:
 time per batch of the float32 torch layers (linear or conv, batch norm, hardtanh), of the
 old numpy path (``tests.helpers.packed_reference.packed_forward``, classifiers only) and of the
-packed engine (``bnn_edge.hardware.engine``), input packing included in both packed paths;
+packed engine (``bnn_edge.hardware.packed.engine``), input packing included in both packed paths;
 the three are timed in turns (bursts of calls), round after round, and the medians
 compared. Weights: float32 bytes, the export's packed bytes and the engine's (rows padded
 to 8, words to 64 bits).
@@ -26,9 +26,10 @@ from rich.console import Console
 from rich.table import Table
 from torch import nn
 
-from bnn_edge.hardware import kernels
-from bnn_edge.hardware.engine import Bits, PackedNet
-from bnn_edge.hardware.packed import fold_classifier
+from bnn_edge.hardware.packed import kernels
+from bnn_edge.hardware.packed.engine import PackedNet
+from bnn_edge.hardware.packed.fold import fold_classifier
+from bnn_edge.hardware.packed.layouts import Bits
 from bnn_edge.nn import BinaryConv1d, BinaryLinear, SignActivation
 from tests.helpers.packed_reference import packed_forward
 

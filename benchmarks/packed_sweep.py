@@ -19,9 +19,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bnn_edge.data.ecg import ECGDataModule
-from bnn_edge.hardware import kernels
 from bnn_edge.hardware.faults import ber_sweep, rate_label
-from bnn_edge.hardware.packed_sweep import packed_ber_sweep
+from bnn_edge.hardware.packed import kernels
+from bnn_edge.hardware.packed.sweep import packed_ber_sweep
 from bnn_edge.lit.module import BNNClassifier
 
 RATES = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)

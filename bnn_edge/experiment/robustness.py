@@ -28,7 +28,7 @@ from bnn_edge.hardware.faults import (
     real_weight_layers,
 )
 from bnn_edge.hardware.faults.axes import axis_title
-from bnn_edge.hardware.packed_sweep import (
+from bnn_edge.hardware.packed.sweep import (
     ENGINE_NOTE,
     ENGINES,
     check_engine,

@@ -5,13 +5,16 @@ classifier's binary FC layers also thresholds/flips or scales/offsets), ``manife
 (the binary layers in forward order, shapes and conventions), ``vectors.npz`` (inputs of
 the first binary classifier layer and the PyTorch logits), ``classifier_input.i8`` (the
 same inputs as raw bytes for C) and the C99 reference ``bnn.h``, ``bnn.c``,
-``bnn_weights.h``, ``bnn_check.c``. docs/export.md is the contract.
+``bnn_weights.h``, ``bnn_check.c``. Reads back the classifier layers of such a folder
+(:func:`read_classifier_layers`, what the packed engine runs). docs/export.md is the contract.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import zipfile
+import zlib
 from importlib import resources
 from pathlib import Path
 
@@ -19,12 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from bnn_edge.errors import BnnEdgeError
-from bnn_edge.hardware.packed import FoldedLayer, fold_classifier, pack_pm1
+from bnn_edge.errors import BnnEdgeError, DataError
+from bnn_edge.hardware.packed.fold import FoldedLayer, fold_classifier, pack_pm1
 from bnn_edge.nn import BinaryLayer, binary_layers, binary_sign
 
 FORMAT = "bnn_edge-export-1"
 C_FILES = ("bnn.h", "bnn.c", "bnn_check.c")
+MANIFEST_MAX_BYTES = 1 << 20  # an export's manifest.json is a few KiB
 
 
 def _first_binary_fc(classifier: nn.Sequential) -> nn.Module:
@@ -182,8 +186,8 @@ def export_model(net: nn.Module, out: Path, samples: torch.Tensor, meta: dict) -
 def native_agreement(out: Path) -> str:
     """How the packed engine, reading the export folder as any reader would, agrees with
     PyTorch on its test vectors: classes identical and the largest logit difference."""
-    from bnn_edge.hardware import kernels
-    from bnn_edge.hardware.engine import PackedClassifier
+    from bnn_edge.hardware.packed import kernels
+    from bnn_edge.hardware.packed.engine import PackedClassifier
 
     with np.load(out / "vectors.npz") as vectors:
         inputs, ref = vectors["classifier_input"], vectors["logits"]
@@ -192,3 +196,75 @@ def native_agreement(out: Path) -> str:
     return (f"packed engine ({kernels.isa()}) reading {out} on {len(ref)} vectors: "
             f"{same}/{len(ref)} classes identical to PyTorch, max |logit difference| "
             f"{float(np.abs(scores - ref).max()):.3g}")
+
+
+# ------------------------------------------------------------------ reading
+
+
+def read_classifier_layers(folder: str | Path) -> tuple[list[str], list[FoldedLayer]]:
+    """The classifier layers of an export folder (their names and folded layers), as any
+    reader of docs/export.md takes them.
+
+    Whatever breaks the contract (a truncated file, a wrong type, shape or value, padding
+    bits set, a non-finite constant) is a DataError naming the file and the key.
+    """
+    folder = Path(folder)
+    manifest_path, model_path = folder / "manifest.json", folder / "model.npz"
+    for path in (manifest_path, model_path):
+        if not path.is_file():
+            raise DataError(f"{path}: missing; an export folder holds manifest.json and "
+                            f"model.npz (python -m bnn_edge.cli.export)")
+    size = manifest_path.stat().st_size
+    if size > MANIFEST_MAX_BYTES:
+        raise DataError(f"{manifest_path}: {size:,} bytes, more than an export writes "
+                        f"({MANIFEST_MAX_BYTES:,} at most)")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        names, fmt = manifest["classifier_layers"], manifest.get("format")
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise DataError(f"{manifest_path}: not an export manifest ({e})") from e
+    if (fmt != FORMAT or not isinstance(names, list) or not names
+            or not all(isinstance(n, str) for n in names)):
+        raise DataError(f"{manifest_path}: format {fmt!r} with classifier_layers "
+                        f"{str(names)[:80]}; expected {FORMAT!r} with a list of "
+                        f"at least one layer name")
+    try:
+        with np.load(model_path, allow_pickle=False) as model:
+            folded = [_folded_from_npz(model, name, last=k == len(names) - 1)
+                      for k, name in enumerate(names)]
+    except (OSError, ValueError, KeyError, EOFError, MemoryError, zipfile.BadZipFile,
+            zlib.error) as e:
+        raise DataError(f"{model_path}: cannot read the classifier layers ({e})") from e
+    for a, b in zip(folded, folded[1:], strict=False):
+        if a.out_features != b.in_features:
+            raise DataError(f"{model_path}: {a.name} has {a.out_features} outputs but "
+                            f"{b.name} {b.in_features} inputs")
+    return names, folded
+
+
+def _folded_from_npz(model, name: str, last: bool) -> FoldedLayer:
+    """One layer of model.npz, its types checked before use (ValueError naming the key)."""
+    key = f"{name}.in_features"
+    n = np.asarray(model[key])
+    if n.ndim != 0 or n.dtype.kind not in "iu" or n < 1:
+        shown = repr(n.tolist()) if n.size == 1 else f"of shape {n.shape}"
+        raise ValueError(f"{key}: {n.dtype} {shown}; a positive integer scalar expected")
+    bits = np.asarray(model[f"{name}.weight_bits"])
+    if bits.ndim != 2:
+        raise ValueError(f"{name}.weight_bits: 2 dimensions expected, got shape {bits.shape}")
+    layer = FoldedLayer(name, int(n), bits.shape[0], bits)
+    keys = ("scale", "offset") if last else ("threshold", "flip")
+    for k in keys:
+        v = np.asarray(model[f"{name}.{k}"])
+        if k == "flip":
+            if v.dtype != bool and not (v.dtype.kind in "iu" and np.all((v == 0) | (v == 1))):
+                raise ValueError(f"{name}.flip: {v.dtype}; booleans (or 0/1) expected")
+            v = v.astype(bool)
+        elif v.dtype.kind not in "fiu":
+            raise ValueError(f"{name}.{k}: {v.dtype}; real numbers expected")
+        else:
+            with np.errstate(over="ignore"):  # beyond float32: inf, refused by check()
+                v = v.astype(np.float32 if last else np.float64)
+        setattr(layer, k, v)
+    layer.check()
+    return layer

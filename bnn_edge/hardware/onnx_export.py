@@ -10,7 +10,7 @@ holds exactly; docs/export.md is the contract:
 - the sign is +1 at 0: ``Where(GreaterOrEqual(x, 0), 1, -1)`` in ONNX (whose own ``Sign``
   gives 0 at 0), ``BipolarQuant(x, 1)`` in QONNX (``x >= 0 -> +1``, the same convention);
 - the binary FC layers of the classifier are folded as in the native export
-  (:func:`~bnn_edge.hardware.packed.fold_classifier`): a hidden layer is
+  (:func:`~bnn_edge.hardware.packed.fold.fold_classifier`): a hidden layer is
   ``sign(s * d - s * threshold)`` with ``s = -1`` where ``flip``, the last one
   ``scale * d + offset``, with d the +-1 dot product;
 - a batch norm whose output reaches a sign through hardtanh or flatten only (the conv
@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from bnn_edge.errors import BnnEdgeError
-from bnn_edge.hardware.packed import FoldedLayer, fold_classifier, integer_thresholds
+from bnn_edge.hardware.packed.fold import FoldedLayer, fold_classifier, integer_thresholds
 from bnn_edge.models import layers_of, probe
 from bnn_edge.nn import BinaryLayer, SignActivation, binary_layers, binary_sign
 

@@ -14,7 +14,7 @@ from bnn_edge.experiment.robustness import (
     settings_from_config,
 )
 from bnn_edge.experiment.rundir import RunDir
-from bnn_edge.hardware import kernels
+from bnn_edge.hardware.packed import kernels
 from tests.helpers.runs import compose_app, train_tiny_run
 
 

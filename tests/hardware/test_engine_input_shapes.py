@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from bnn_edge.hardware.engine import PackedNet
+from bnn_edge.hardware.packed.engine import PackedNet
 from bnn_edge.tasks import build_network
 
 

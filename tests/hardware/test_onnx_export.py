@@ -21,7 +21,6 @@ from torch import nn
 
 from bnn_edge.errors import BnnEdgeError
 from bnn_edge.hardware import onnx_export
-from bnn_edge.hardware.engine import PackedClassifier
 from bnn_edge.hardware.onnx_export import (
     build_model,
     export_onnx,
@@ -29,6 +28,7 @@ from bnn_edge.hardware.onnx_export import (
     sign_thresholds,
     summary,
 )
+from bnn_edge.hardware.packed.engine import PackedClassifier
 from bnn_edge.models import BinarizableNet
 from bnn_edge.nn import BinaryLinear, SignActivation, binary_layers, binary_sign
 from bnn_edge.tasks import build_network

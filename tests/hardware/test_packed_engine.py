@@ -21,12 +21,13 @@ from bnn_edge.errors import BnnEdgeError, ConfigError, DataError
 from bnn_edge.experiment.robustness import evaluate
 from bnn_edge.experiment.rundir import load_module
 from bnn_edge.experiment.training import train
-from bnn_edge.hardware import kernels
-from bnn_edge.hardware.engine import PackedClassifier, PackedNet
 from bnn_edge.hardware.export import export_model, weights_header
 from bnn_edge.hardware.faults import WeightFaults, ber_sweep, fault_rng, flip_positions
-from bnn_edge.hardware.packed import fold_classifier
-from bnn_edge.hardware.packed_sweep import packed_ber_sweep
+from bnn_edge.hardware.packed import kernels
+from bnn_edge.hardware.packed.engine import PackedClassifier, PackedNet
+from bnn_edge.hardware.packed.fold import fold_classifier
+from bnn_edge.hardware.packed.product import Layer
+from bnn_edge.hardware.packed.sweep import packed_ber_sweep
 from bnn_edge.lit.module import BNNClassifier
 from bnn_edge.nn import (
     BinaryConv1d,
@@ -111,14 +112,14 @@ def test_products_are_the_pm1_dot_product_for_odd_shapes(level):
             x, w = random_pm1(rng, rows, n), random_pm1(rng, m, n)
             xw, ww = kernels.pack(x), kernels.pack(w)
             d = (x @ w.T).astype(np.int64)
-            assert np.array_equal(kernels.run(kernels.Layer.dot(ww, n), xw, rows), d)
+            assert np.array_equal(kernels.run(Layer.dot(ww, n), xw, rows), d)
             thr = rng.integers(-n - 1, n + 2, size=m)
             flip = rng.random(m) < 0.4
-            bits = kernels.run(kernels.Layer.hidden(ww, n, thr, flip), xw, rows)
+            bits = kernels.run(Layer.hidden(ww, n, thr, flip), xw, rows)
             on = np.where(flip, d <= thr, d >= thr)
             assert np.array_equal(bits, kernels.pack(np.where(on, 1.0, -1.0)))
             pre, mul, add = (rng.standard_normal(m).astype(np.float32) for _ in range(3))
-            scores = kernels.run(kernels.Layer.scores(ww, n, mul, add, pre), xw, rows)
+            scores = kernels.run(Layer.scores(ww, n, mul, add, pre), xw, rows)
             expected = (d.astype(np.float32) + pre) * mul + add
             assert scores.dtype == np.float32 and np.array_equal(scores, expected)
 
@@ -128,7 +129,7 @@ def test_every_instruction_set_gives_identical_results():
     n, m = 11 * 64, 37
     x = rng.integers(0, 2 ** 63, size=(3, 400), dtype=np.uint64)
     w = rng.integers(0, 2 ** 63, size=(m, 11), dtype=np.uint64)
-    layer = kernels.Layer.hidden(w, n, rng.integers(-50, 50, size=m), rng.random(m) < 0.5)
+    layer = Layer.hidden(w, n, rng.integers(-50, 50, size=m), rng.random(m) < 0.5)
     reals = rng.standard_normal((5, 300)).astype(np.float32)
     reals[0, :5] = [0.0, -0.0, np.nan, np.inf, -np.inf]
     out = {}
@@ -155,10 +156,11 @@ def test_xor_words_applies_repeated_indices_in_turn():
 
 
 def test_the_environment_variable_caps_the_instruction_set():
-    code = ("from bnn_edge.hardware import kernels; import numpy as np;"
+    code = ("from bnn_edge.hardware.packed import kernels; import numpy as np;"
+            "from bnn_edge.hardware.packed.product import Layer;"
             "x = np.where(np.arange(300).reshape(3, 100) % 3 == 0, 1.0, -1.0);"
             "w = kernels.pack(x[:, ::-1].copy());"
-            "print(kernels.isa(), kernels.run(kernels.Layer.dot(w, 100), kernels.pack(x), 3)"
+            "print(kernels.isa(), kernels.run(Layer.dot(w, 100), kernels.pack(x), 3)"
             ".ravel().tolist())")
     expected = (np.where(np.arange(300).reshape(3, 100) % 3 == 0, 1, -1)
                 @ np.where(np.arange(300).reshape(3, 100) % 3 == 0, 1, -1)[:, ::-1].T)
@@ -169,8 +171,9 @@ def test_the_environment_variable_caps_the_instruction_set():
         assert name == ("numpy" if level == "numpy" else
                         kernels.ISA_NAMES[kernels.LEVELS.index(level)])
         assert json.loads(values) == expected.ravel().tolist()
-    bad = subprocess.run([sys.executable, "-c", "import bnn_edge.hardware.kernels"], cwd=ROOT,
-                         capture_output=True, text=True, env={**_env(), kernels.ENV: "sse9"})
+    bad = subprocess.run([sys.executable, "-c", "import bnn_edge.hardware.packed.kernels"],
+                         cwd=ROOT, capture_output=True, text=True,
+                         env={**_env(), kernels.ENV: "sse9"})
     assert bad.returncode != 0
     assert "BNN_EDGE_PACKED_ISA='sse9' is not allowed" in bad.stderr
 
@@ -187,14 +190,14 @@ def test_without_the_compiled_kernel_the_numpy_path_runs_after_one_warning():
 import importlib.abc, sys
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name == "bnn_edge.hardware._xnor":
+        if name == "bnn_edge.hardware.packed._xnor":
             raise ImportError("no compiled module (blocked by the test)")
 sys.meta_path.insert(0, Block())
 import torch
 from torch import nn
 from bnn_edge.nn import BinaryLinear, SignActivation
-from bnn_edge.hardware import kernels
-from bnn_edge.hardware.engine import PackedNet
+from bnn_edge.hardware.packed import kernels
+from bnn_edge.hardware.packed.engine import PackedNet
 torch.manual_seed(0)
 net = nn.Sequential(SignActivation(), BinaryLinear(70, 9), nn.BatchNorm1d(9), SignActivation(),
                     BinaryLinear(9, 3)).eval()

@@ -1,11 +1,13 @@
-"""The numpy reference of folded binary layers: XNOR-popcount on packed bytes, one word
-position at a time, to check the compiled engine and time it against (docs/export.md)."""
+"""The numpy reference of folded binary layers: XNOR-popcount on packed bytes (the numpy
+twin's product) with the float thresholds of the export, to check the compiled engine and
+time it against (docs/export.md)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from bnn_edge.hardware.packed import FoldedLayer, pack_pm1
+from bnn_edge.hardware.packed import numpy_twin
+from bnn_edge.hardware.packed.fold import FoldedLayer, pack_pm1
 
 
 def _as_words(packed: np.ndarray) -> np.ndarray:
@@ -17,16 +19,8 @@ def _as_words(packed: np.ndarray) -> np.ndarray:
 
 
 def packed_dot(x_bits: np.ndarray, w_bits: np.ndarray, n: int) -> np.ndarray:
-    """d = n - 2 * popcount(x XOR w) for packed inputs (N, B) and weights (M, B) -> (N, M).
-
-    One 64-bit word position at a time: XOR of every input with every weight row, popcount,
-    accumulate, so the working set stays (N, M) whatever the width.
-    """
-    xw, ww = _as_words(x_bits), _as_words(w_bits)
-    mismatches = np.zeros((xw.shape[0], ww.shape[0]), dtype=np.int64)
-    for k in range(xw.shape[1]):
-        mismatches += np.bitwise_count(np.bitwise_xor.outer(xw[:, k], ww[:, k]))
-    return n - 2 * mismatches
+    """d = n - 2 * popcount(x XOR w) for packed inputs (N, B) and weights (M, B) -> (N, M)."""
+    return numpy_twin.dot(_as_words(x_bits), _as_words(w_bits), n)
 
 
 def packed_forward(layers: list[FoldedLayer], x: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:

@@ -34,7 +34,7 @@ from bnn_edge.nn import binary_layers
 
 
 def _concat(acts: list):
-    from bnn_edge.hardware.engine import Bits
+    from bnn_edge.hardware.packed.layouts import Bits
 
     if isinstance(acts[0], Bits):
         return Bits(np.concatenate([a.words for a in acts]), acts[0].layout)
@@ -42,7 +42,7 @@ def _concat(acts: list):
 
 
 def _split(act, sizes: list[int]) -> list:
-    from bnn_edge.hardware.engine import Bits
+    from bnn_edge.hardware.packed.layouts import Bits
 
     if isinstance(act, Bits):
         parts = np.split(act.words, np.cumsum(sizes)[:-1])
@@ -71,7 +71,7 @@ class _Runner:
         self.clean = act
 
     def run_stage(self, k: int, act):
-        from bnn_edge.hardware.engine import TorchStage
+        from bnn_edge.hardware.packed.stages import TorchStage
 
         stage = self.engine.stages[k]
         if isinstance(stage, TorchStage):
@@ -99,10 +99,10 @@ def packed_ber_sweep(model: nn.Module, loaders, rates: Iterable[float], draws: i
     ``rates`` are values of ``fault_model``'s ``parameter``, a fault-free value is evaluated
     once, draw ``d`` at value ``r`` uses ``fault_rng(seed, r, d)``, a sample with non-finite
     scores counts as wrong; ``model`` (a network or a BNNClassifier) is not modified;
-    ``engine``: a :class:`~bnn_edge.hardware.engine.PackedNet` of it already built;
+    ``engine``: a :class:`~bnn_edge.hardware.packed.engine.PackedNet` of it already built;
     ``progress`` is called after each evaluated draw.
     """
-    from bnn_edge.hardware.engine import PackedNet
+    from bnn_edge.hardware.packed.engine import PackedNet
 
     engine = engine or PackedNet.from_module(model)
     xs, ys = [], []
@@ -164,12 +164,12 @@ def check_engine(engine, device_option: str, device):
         raise ConfigError("device", device_option, "cpu or auto with engine=packed (the "
                                                    "packed engine runs on the CPU)")
     if engine == "packed":  # checks BNN_EDGE_PACKED_ISA now, before any data
-        from bnn_edge.hardware import kernels  # noqa: F401
+        from bnn_edge.hardware.packed import kernels  # noqa: F401
     return engine, (torch.device("cpu") if engine == "packed" else device)
 
 
 def _packed_note() -> str:
-    from bnn_edge.hardware import kernels
+    from bnn_edge.hardware.packed import kernels
 
     return f" with the packed engine ({kernels.isa()})"
 
