@@ -346,7 +346,7 @@ def build_model(net: nn.Module, sample_shape: tuple[int, ...], fmt: str = "onnx"
             x = g.op("Unsqueeze", [x, g.const("input.axes", np.array([1], np.int64))], "input")
         y = _emit(g, x, net, shape)
         g.nodes.append(helper.make_node("Identity", [y], [OUTPUT], name="logits/Identity"))
-        num_classes = int(net(torch.zeros(1, *sample_shape)).shape[1])
+        num_classes = probe(net, sample_shape)[-1].out_shape[0]
     finally:
         net.train(was_training)
     batch = 1 if g.qonnx else "N"

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bnn_edge.models import layers_of
 from bnn_edge.nn import BinaryLayer, SignActivation, binary_sign
 
 
@@ -85,7 +86,7 @@ def pack_pm1(x: np.ndarray) -> np.ndarray:
 
 def _segments(classifier: nn.Sequential):
     """Yield (name, binary linear, modules after it up to the next binary layer)."""
-    mods = list(classifier.named_children())
+    mods = layers_of(classifier)
     idx = [i for i, (_, m) in enumerate(mods) if isinstance(m, BinaryLayer)]
     for k, i in enumerate(idx):
         end = idx[k + 1] if k + 1 < len(idx) else len(mods)
