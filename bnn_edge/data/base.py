@@ -199,12 +199,16 @@ class DeviceBatches:
     no worker and no host copy: unshuffled batches are views, shuffled ones one
     ``index_select`` on the device. ``noise_std > 0`` adds N(0, std^2) to every batch, drawn on
     the device from a generator seeded by (seed, epoch, rank), so a seeded run repeats.
+    ``drop_single``: a last batch of one trial is left out (as the DataLoader's
+    ``drop_last`` would, only then).
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool = False,
-                 noise_std: float = 0.0, seed: int = 0, num_replicas: int = 1, rank: int = 0):
+                 noise_std: float = 0.0, seed: int = 0, num_replicas: int = 1, rank: int = 0,
+                 drop_single: bool = False):
         self.dataset = TensorDataset(x, y)
         self.batch_size, self.noise_std = batch_size, float(noise_std)
+        self.drop_single = drop_single
         self.sampler = EpochOrder(len(x), shuffle, seed, num_replicas, rank)
         self.batch_sampler = None  # what Lightning's loader checks read on a DataLoader
 
@@ -212,8 +216,14 @@ class DeviceBatches:
     def device(self) -> torch.device:
         return self.dataset.tensors[0].device
 
+    def _count(self) -> int:
+        """The trials the batches hold (a single last one left out with ``drop_single``)."""
+        count = len(self.sampler)
+        single = self.drop_single and count > 1 and count % self.batch_size == 1
+        return count - 1 if single else count
+
     def __len__(self) -> int:
-        return -(-len(self.sampler) // self.batch_size)
+        return -(-self._count() // self.batch_size)
 
     def __iter__(self):
         x, y = self.dataset.tensors
@@ -225,8 +235,8 @@ class DeviceBatches:
         index = None
         if order.shuffle or order.num_replicas > 1:
             index = order.indices().to(x.device)
+        count = self._count()
         order.set_epoch(order.epoch + 1)  # the next pass differs, also where no one sets it
-        count = len(order)
         for start in range(0, count, bs):
             if index is None:
                 xb, yb = x[start:start + bs], y[start:start + bs]
@@ -307,9 +317,13 @@ class ArrayDataModule(L.LightningDataModule, ABC):
                            groups=self.arrays.groups)
 
     def _loader(self, name: str, shuffle: bool, collate_fn=None) -> DataLoader:
+        # training: a last batch of a single trial would stop every batch norm ("expected
+        # more than 1 value per channel"); it is left out (another one each shuffled epoch)
+        n = len(self.datasets[name])
+        single = name == "train" and n > 1 and n % self.batch_size == 1
         return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle,
                           num_workers=self.num_workers, collate_fn=collate_fn,
-                          persistent_workers=self.num_workers > 0)
+                          persistent_workers=self.num_workers > 0, drop_last=single)
 
     def device(self) -> torch.device:
         """Where ``on_device`` keeps the splits: the attached trainer's device, else the CPU."""
@@ -334,7 +348,7 @@ class ArrayDataModule(L.LightningDataModule, ABC):
                           if trainer is not None and name == "train" else (1, 0))
         return DeviceBatches(*self._device_splits[key], self.batch_size, shuffle=shuffle,
                              noise_std=noise_std, seed=self.seed, num_replicas=replicas,
-                             rank=rank)
+                             rank=rank, drop_single=name == "train")
 
     def train_dataloader(self) -> DataLoader | DeviceBatches:
         if self.on_device:
