@@ -215,3 +215,23 @@ def test_a_data_module_must_say_how_it_loads_and_what_it_is():
 
     with pytest.raises(TypeError, match="describe_source"):
         Silent()
+
+
+@pytest.mark.parametrize("on_device", [False, True])
+def test_a_last_training_batch_of_one_trial_is_left_out(on_device):
+    """64 training trials in batches of 9: seven full batches, the single 64th trial (which
+    would stop every batch norm) left out, another one each shuffled epoch; validation and
+    test keep all their trials."""
+    dm = data(batch_size=9, on_device=on_device)
+    assert len(dm.split.train) == 64
+    train = dm.train_dataloader()
+    epochs = [ids(train) for _ in range(3)]
+    assert len(train) == 7 and all([len(b) for b in e] == [9] * 7 for e in epochs)
+    everything = set(dm.split.train.tolist())
+    left_out = [everything - set(sum(e, [])) for e in epochs]
+    assert all(len(s) == 1 for s in left_out) and len({min(s) for s in left_out}) > 1
+    norm = torch.nn.BatchNorm1d(15).train()
+    for x, _ in dm.train_dataloader():
+        norm(x.flatten(1))  # a batch of one would raise here
+    for split, n in (("val", 17), ("test", 20)):
+        assert sum(len(b) for b in ids(getattr(dm, f"{split}_dataloader")())) == n
