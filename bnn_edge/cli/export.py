@@ -46,7 +46,7 @@ def _main(cfg: DictConfig) -> None:
 
             print(summary(manifest, Path(cfg.out), cfg.format))
             return
-        from bnn_edge.hardware.export import native_agreement
+        from bnn_edge.hardware.packed.engine import native_agreement
 
         agreement = native_agreement(Path(cfg.out))
     except BnnEdgeError as e:

@@ -183,21 +183,6 @@ def export_model(net: nn.Module, out: Path, samples: torch.Tensor, meta: dict) -
     return manifest
 
 
-def native_agreement(out: Path) -> str:
-    """How the packed engine, reading the export folder as any reader would, agrees with
-    PyTorch on its test vectors: classes identical and the largest logit difference."""
-    from bnn_edge.hardware.packed import kernels
-    from bnn_edge.hardware.packed.engine import PackedClassifier
-
-    with np.load(out / "vectors.npz") as vectors:
-        inputs, ref = vectors["classifier_input"], vectors["logits"]
-    scores = PackedClassifier.from_export(out)(inputs)
-    same = int((scores.argmax(1) == ref.argmax(1)).sum())
-    return (f"packed engine ({kernels.isa()}) reading {out} on {len(ref)} vectors: "
-            f"{same}/{len(ref)} classes identical to PyTorch, max |logit difference| "
-            f"{float(np.abs(scores - ref).max()):.3g}")
-
-
 # ------------------------------------------------------------------ reading
 
 

@@ -16,8 +16,9 @@ from bnn_edge.errors import BnnEdgeError
 from bnn_edge.experiment.export import export_checkpoint
 from bnn_edge.experiment.rundir import RunDir, load_module
 from bnn_edge.experiment.training import train
-from bnn_edge.hardware.export import export_model, native_agreement
+from bnn_edge.hardware.export import export_model
 from bnn_edge.hardware.packed import kernels
+from bnn_edge.hardware.packed.engine import native_agreement
 from bnn_edge.hardware.packed.fold import fold_classifier, pack_pm1
 from bnn_edge.nn import BinaryLinear, SignActivation, binary_layers
 from tests.conftest import run_cli

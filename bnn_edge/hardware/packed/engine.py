@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from bnn_edge.hardware.export import read_classifier_layers
+from bnn_edge.hardware.packed import kernels
 from bnn_edge.hardware.packed.fold import FoldedLayer, fold_classifier
 from bnn_edge.hardware.packed.layouts import BitLayout, Bits, as_tensor
 from bnn_edge.hardware.packed.planner import plan
@@ -236,3 +237,15 @@ class PackedClassifier:
         if x.dim() != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"input of shape {tuple(x.shape)}: expected (N, {self.in_features})")
         return x
+
+
+def native_agreement(out: Path) -> str:
+    """How the packed engine, reading the export folder as any reader would, agrees with
+    PyTorch on its test vectors: classes identical and the largest logit difference."""
+    with np.load(out / "vectors.npz") as vectors:
+        inputs, ref = vectors["classifier_input"], vectors["logits"]
+    scores = PackedClassifier.from_export(out)(inputs)
+    same = int((scores.argmax(1) == ref.argmax(1)).sum())
+    return (f"packed engine ({kernels.isa()}) reading {out} on {len(ref)} vectors: "
+            f"{same}/{len(ref)} classes identical to PyTorch, max |logit difference| "
+            f"{float(np.abs(scores - ref).max()):.3g}")
