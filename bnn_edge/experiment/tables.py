@@ -529,8 +529,8 @@ def per_class_markdown(groups: list[Group], root: Path, pooled: dict | None = No
                           for k in (r.results.get("val_acc_by_class") or {})}, key=int)
         lines += [f"## {task_title(model)}: accuracy per class", ""]
         if len(classes) == 2:
-            lines += ["Two classes: class 1's accuracy is the sensitivity, class 0's the "
-                      "specificity.", ""]
+            lines += ["Two classes: where class 1 is the finding (ECG: a reversal), its "
+                      "accuracy is the sensitivity and class 0's the specificity.", ""]
         lines += ["| variant | aug | n | " + " | ".join(
                       f"{k}: {meaning.get(k, 'class ' + k)}" for k in classes) + " |",
                   "|---|---|---|" + "---|" * len(classes)]

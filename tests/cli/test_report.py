@@ -167,7 +167,7 @@ def test_per_class_metrics_pooled_across_folds(tmp_path):
     make_report(tmp_path)
     md = (tmp_path / "per_class.md").read_text()
     assert "| variant | aug | n | 0: correct electrodes | 1: electrodes reversed |" in md
-    assert "class 1's accuracy is the sensitivity, class 0's the specificity" in md
+    assert "its accuracy is the sensitivity and class 0's the specificity" in md
     assert "| none | 1 | 2 | 90.0% [84.4, 93.8] (160) | 80.0% [73.1, 85.5] (160) |" in md
     assert "Accuracy per reversal:" in md and "| variant | aug | correct | LA-RA | LA-LL |" in md
     assert "| none | 1 | 90.0% [84.4, 93.8] (160) | 100.0% [95.4, 100.0] (80) | " \
