@@ -15,6 +15,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from bnn_edge.allocator import reuse_freed_memory
 from bnn_edge.errors import BnnEdgeError, ConfigError, DataError, DiskFull, Interrupted
 from bnn_edge.experiment.provenance import code_version
 from bnn_edge.experiment.rundir import RunDir, check_checkpoint_matches
@@ -192,6 +193,7 @@ def _train(cfg: DictConfig, echo) -> dict:
     evaluate and write ``results.json`` (the skipped run's results if resumed when done)."""
     t0 = time.perf_counter()
     validate_train_config(cfg)
+    reuse_freed_memory()  # large maps stay resident between steps (bnn_edge/allocator.py)
     options = module_options(cfg.model)  # optimizer, schedule, network extras: checked now
     run = RunDir(cfg.paths.output_dir)
     resume = bool(cfg.get("resume"))

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bnn_edge.models.spec import Conv, Dense, NetworkSpec, Pool, SpecNet
+from bnn_edge.nn.recompute import RecomputedSequential
+from bnn_edge.validation import require_int
 
 N_CHANNELS = 64
 N_SAMPLES = 960
@@ -45,20 +47,34 @@ EEG_SPEC = NetworkSpec(
 
 class EEGNet(SpecNet):
     """:class:`SpecNet` whose trials are (channels, samples): it adds the plane axis the
-    2-D convolutions need (and takes (batch, 1, channels, samples) as it is)."""
+    2-D convolutions need (and takes (batch, 1, channels, samples) as it is).
 
-    def __init__(self, spec: NetworkSpec, binarize: str = "none", aug: int = 1):
+    ``chunk`` > 0 runs the temporal conv, its batch norm and activation and the spatial
+    conv ``chunk`` trials at a time, recomputed in the backward pass
+    (:class:`RecomputedSequential`): the (batch, 40 aug, 64, 961) maps are never kept
+    whole. 0 keeps them (plain autograd); None chunks only batches whose map would pass
+    1 GiB (aug >= 4 at batch 32).
+    """
+
+    def __init__(self, spec: NetworkSpec, binarize: str = "none", aug: int = 1,
+                 chunk: int | None = None):
         super().__init__(spec, binarize, aug)
+        require_int("model.chunk", chunk, 0, none_ok=True,
+                    allowed="an integer >= 0 (trials per recomputed chunk; 0 = off) or null "
+                            "(automatic)")
         self.input_shape = tuple(spec.input_shape[1:])
+        self.features = RecomputedSequential(*self.features, chunk=chunk)
 
     def prepare(self, x):
         return x.unsqueeze(1) if x.dim() == 3 else x
 
 
-def eeg_net(binarize: str = "none", aug: int = 1, num_classes: int = 2) -> SpecNet:
+def eeg_net(binarize: str = "none", aug: int = 1, num_classes: int = 2,
+            chunk: int | None = None) -> SpecNet:
     """The Table I network in the given variant; ``num_classes`` sets the last layer.
 
-    It takes (batch, 1, 64, 960) and, for convenience, (batch, 64, 960) trials.
+    It takes (batch, 1, 64, 960) and, for convenience, (batch, 64, 960) trials; ``chunk``
+    is :class:`EEGNet`'s memory-saving option.
     """
     spec = replace(EEG_SPEC, classifier=(Dense(80), Dense(num_classes)))
-    return EEGNet(spec, binarize=binarize, aug=aug)
+    return EEGNet(spec, binarize=binarize, aug=aug, chunk=chunk)

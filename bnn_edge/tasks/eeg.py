@@ -7,6 +7,7 @@ TASK = Task(
     network="bnn_edge.models.eeg:eeg_net",
     data="bnn_edge.data.eeg.EEGDataModule",
     title="EEG",
+    options=("chunk",),
     paper=Paper(
         data="EEGMMIDB (105 subjects, real recordings)",
         accuracy={"none": {1: 88.0}, "full": {1: 84.6, 11: 86.0}, "classifier": {1: 87.0}},

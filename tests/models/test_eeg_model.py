@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 
+from bnn_edge.errors import ConfigError
+from bnn_edge.lit.module import module_options
 from bnn_edge.models.eeg import EEG_SPEC, FS, N_CHANNELS, N_SAMPLES, eeg_net
 from bnn_edge.nn import BinaryConv2d, BinaryLinear, SignActivation, binary_layers
 from bnn_edge.tasks import build_network, get_task
@@ -133,3 +136,26 @@ def test_num_classes_sets_the_last_layer():
     net = eeg_net(binarize="classifier", num_classes=4)
     assert net.num_classes == 4
     assert classifier_parameters(net)["total"] == 2520 * 80 + 80 + 80 * 4 + 4
+
+
+@pytest.mark.parametrize("chunk", [-1, 1.5, "2", True])
+def test_a_bad_chunk_is_the_model_chunk_option(chunk):
+    with pytest.raises(ConfigError, match=r"model\.chunk=.* is not allowed: expected an integer"
+                                          r" >= 0 \(trials per recomputed chunk; 0 = off\) or "
+                                          r"null \(automatic\)"):
+        module_options(OmegaConf.create({"name": "eeg", "chunk": chunk}))
+
+
+def test_chunk_keeps_the_network_and_is_automatic_by_default():
+    plain, chunked = eeg_net("full", 2, chunk=0), eeg_net("full", 2, chunk=3)
+    assert plain.features.chunk == 0 and chunked.features.chunk == 3
+    auto = eeg_net("full", 2).features
+    assert auto.chunk is None
+    # 80 kernels x 64 x 961 floats = 19.7 MB a trial: plain up to 54 trials, then 6 a chunk
+    assert auto.chunk_for(torch.zeros(54, 1, 64, 960)) == 0
+    assert auto.chunk_for(torch.zeros(55, 1, 64, 960)) == 6
+    assert eeg_net("full", 11).features.chunk_for(torch.zeros(32, 1, 64, 960)) == 1
+    assert plain.state_dict().keys() == chunked.state_dict().keys()
+    assert module_options(OmegaConf.create({"name": "eeg", "chunk": None}))["net_options"] is None
+    assert module_options(OmegaConf.create({"name": "eeg", "chunk": 4}))["net_options"] == {
+        "chunk": 4}
