@@ -111,7 +111,11 @@ def test_bit_errors_reach_the_int8_route_and_undo():
 @pytest.mark.parametrize("value", [0, -3, 2.5, True, "64"])
 def test_a_crossover_that_is_not_a_batch_size_is_refused(value):
     net = random_classifier((20, 5, 2), seed=0)
-    with pytest.raises(ValueError, match=rf"int8_min_rows: {value!r}; a batch size >= 1"):
-        PackedNet(net, int8_min_rows=value)
+    conv_only = nn.Sequential(nn.Conv1d(1, 2, 3))
+    for build in (lambda: PackedNet(net, int8_min_rows=value),
+                  lambda: PackedNet(conv_only, (1, 9), int8_min_rows=value),
+                  lambda: PackedClassifier.from_module(net.classifier, int8_min_rows=value)):
+        with pytest.raises(ValueError, match=rf"int8_min_rows: {value!r}; a batch size >= 1"):
+            build()
     assert PackedNet(net).stages[-1].int8 is None  # the default: popcount at every batch
     assert isinstance(PackedNet(net, int8_min_rows=1).stages[-1], ClassifierStage)

@@ -32,6 +32,7 @@ from torch import nn
 from bnn_edge.hardware.export import read_classifier_layers
 from bnn_edge.hardware.packed import kernels
 from bnn_edge.hardware.packed.fold import FoldedLayer, fold_classifier
+from bnn_edge.hardware.packed.int8 import check_min_rows
 from bnn_edge.hardware.packed.layouts import BitLayout, Bits, as_tensor
 from bnn_edge.hardware.packed.planner import plan
 from bnn_edge.hardware.packed.product import BITS
@@ -58,7 +59,7 @@ class PackedNet:
 
     def __init__(self, net: nn.Module, input_shape: Sequence[int] | None = None,
                  int8_min_rows: int | None = None):
-        self.int8_min_rows = int8_min_rows
+        self.int8_min_rows = check_min_rows(int8_min_rows)
         self.net = copy.deepcopy(net).cpu().float().eval()
         for m in self.net.modules():  # the copy must not call the caller's hooks
             m._forward_hooks.clear()

@@ -16,6 +16,14 @@ import torch
 from bnn_edge.hardware.packed.product import BITS, DOT, Layer
 
 
+def check_min_rows(value) -> int | None:
+    """``int8_min_rows`` as given, or ValueError: a batch size >= 1, or None (never)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < 1):
+        raise ValueError(f"int8_min_rows: {value!r}; a batch size >= 1 or None (never) expected")
+    return value
+
+
 def pm1_columns(words: np.ndarray, cols: np.ndarray) -> torch.Tensor:
     """Packed rows (N, k) uint64 -> +-1 int8 (N, len(cols)) of the bits at ``cols``."""
     n = words.shape[0]
@@ -45,9 +53,7 @@ def fire(d: torch.Tensor, rule: tuple[torch.Tensor, torch.Tensor]) -> torch.Tens
 
 def layer_matrix(layer: Layer, cols: np.ndarray) -> torch.Tensor:
     """A layer's weights as +-1 int8 (fan-in, m), the fan-in taken at bit positions ``cols``."""
-    mb = -(-layer.m // 8)
-    words = layer.weights.reshape(mb, layer.k, 8).transpose(0, 2, 1).reshape(mb * 8, layer.k)
-    return pm1_columns(words[:layer.m], cols).T.contiguous()
+    return pm1_columns(layer.rows(), cols).T.contiguous()
 
 
 class Int8Chain:

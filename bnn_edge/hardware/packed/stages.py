@@ -20,7 +20,7 @@ from torch import nn
 
 from bnn_edge.hardware.packed import kernels
 from bnn_edge.hardware.packed.fold import FoldedLayer
-from bnn_edge.hardware.packed.int8 import Int8Chain
+from bnn_edge.hardware.packed.int8 import Int8Chain, check_min_rows
 from bnn_edge.hardware.packed.layouts import BitLayout, Bits, as_tensor, as_words
 from bnn_edge.hardware.packed.product import DOT, Layer
 from bnn_edge.hardware.packed.weights import PackedWeights, TorchWeights, placed_words
@@ -121,11 +121,7 @@ class ClassifierStage:
     int8: Int8Chain | None = None
 
     def __post_init__(self):
-        if self.int8_min_rows is not None and (isinstance(self.int8_min_rows, bool) or not
-                                               isinstance(self.int8_min_rows, int)
-                                               or self.int8_min_rows < 1):
-            raise ValueError(f"int8_min_rows: {self.int8_min_rows!r}; a batch size >= 1 or "
-                             f"None (never) expected")
+        check_min_rows(self.int8_min_rows)
         layers = [w.layer for w in self.weights]
         self.chain = kernels.Chain(layers)
         if self.int8_min_rows is not None:
