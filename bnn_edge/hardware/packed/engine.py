@@ -7,6 +7,11 @@ exactly as the export does, docs/export.md) and PyTorch stages for the rest (the
 layer on the real input, real convolutions, pooling to real values), which run on copies
 of the modules; the network passed in is never modified.
 
+Which path runs the classifier: the popcount kernel, except for score calls on batches of
+at least ``int8_min_rows`` rows (None, the default: never), which run as exact int8
+products (:mod:`~bnn_edge.hardware.packed.int8`, identical outputs; worth it where int8
+matrix units outrun VPOPCNTDQ, e.g. AMX: docs/export.md). Convolutions always run popcount.
+
 Hidden bits are those of PyTorch; logits agree to float32 rounding (the folded last
 layer). :class:`PackedClassifier` runs an exported folder (``model.npz`` +
 ``manifest.json``). Bit errors: :meth:`PackedNet.flip` XORs positions of a binary layer's
@@ -27,6 +32,7 @@ from torch import nn
 from bnn_edge.hardware.export import read_classifier_layers
 from bnn_edge.hardware.packed import kernels
 from bnn_edge.hardware.packed.fold import FoldedLayer, fold_classifier
+from bnn_edge.hardware.packed.int8 import check_min_rows
 from bnn_edge.hardware.packed.layouts import BitLayout, Bits, as_tensor
 from bnn_edge.hardware.packed.planner import plan
 from bnn_edge.hardware.packed.product import BITS
@@ -51,7 +57,9 @@ class PackedNet:
     >>> engine.predict(x)            # classes
     """
 
-    def __init__(self, net: nn.Module, input_shape: Sequence[int] | None = None):
+    def __init__(self, net: nn.Module, input_shape: Sequence[int] | None = None,
+                 int8_min_rows: int | None = None):
+        self.int8_min_rows = check_min_rows(int8_min_rows)
         self.net = copy.deepcopy(net).cpu().float().eval()
         for m in self.net.modules():  # the copy must not call the caller's hooks
             m._forward_hooks.clear()
@@ -67,10 +75,11 @@ class PackedNet:
             self._build(tuple(int(v) for v in input_shape))
 
     @classmethod
-    def from_module(cls, net: nn.Module, input_shape: Sequence[int] | None = None) -> PackedNet:
+    def from_module(cls, net: nn.Module, input_shape: Sequence[int] | None = None,
+                    int8_min_rows: int | None = None) -> PackedNet:
         """The engine of ``net`` (a network, or a BNNClassifier whose ``net`` it takes)."""
         net = getattr(net, "net", net)
-        return cls(net, input_shape)
+        return cls(net, input_shape, int8_min_rows)
 
     # -- planning
 
@@ -88,7 +97,7 @@ class PackedNet:
         shapes = [layer.in_shape for layer in layers]
         self.input_shape = shapes[0]  # as the first layer sees it (after net.prepare)
         self._direct = None
-        stages = plan(mods, shapes)
+        stages = plan(mods, shapes, self.int8_min_rows)
         self.stages = stages
         if (len(stages) == 1 and isinstance(stages[0], ClassifierStage)
                 and stages[0].in_layout.kind == "flat" and len(input_shape) == 1):
@@ -127,7 +136,7 @@ class PackedNet:
         if act is None and not hidden and start == 0 and self._direct is not None:
             rows = np.asarray(x.detach() if isinstance(x, torch.Tensor) else x)
             if rows.ndim == 2 and rows.shape[1] == self._direct.in_layout.features:
-                return self._direct.chain(np.ascontiguousarray(rows, np.float32))
+                return self._direct.scores(np.ascontiguousarray(rows, np.float32))
         if act is None:
             act = self.prepare(x)
         for stage in self.stages[start:]:
@@ -141,7 +150,7 @@ class PackedNet:
         if (direct is not None and type(x) is np.ndarray and x.dtype == np.float32
                 and x.ndim == 2 and x.flags.c_contiguous
                 and x.shape[1] == direct.in_layout.features):
-            return direct.chain(x)
+            return direct.scores(x)
         return self.run(x)
 
     def predict(self, x) -> np.ndarray:
@@ -191,27 +200,29 @@ class PackedClassifier:
     >>> scores = clf(vectors["classifier_input"])   # +-1 inputs of the first binary FC layer
     """
 
-    def __init__(self, names: list[str], folded: list[FoldedLayer]):
+    def __init__(self, names: list[str], folded: list[FoldedLayer],
+                 int8_min_rows: int | None = None):
         self.names = names
         self.folded = folded
         self.stage = ClassifierStage.from_folded(
             names, folded, BitLayout("flat", (folded[0].in_features,)),
-            [f"{n}.sign" for n in names[:-1]])
+            [f"{n}.sign" for n in names[:-1]], int8_min_rows)
 
     @classmethod
-    def from_module(cls, classifier: nn.Sequential) -> PackedClassifier:
+    def from_module(cls, classifier: nn.Sequential,
+                    int8_min_rows: int | None = None) -> PackedClassifier:
         """From a classifier sequential whose binary FC layers fold (see fold_classifier)."""
         folded = fold_classifier(classifier)
-        return cls([f.name for f in folded], folded)
+        return cls([f.name for f in folded], folded, int8_min_rows)
 
     @classmethod
-    def from_export(cls, folder: str | Path) -> PackedClassifier:
+    def from_export(cls, folder: str | Path, int8_min_rows: int | None = None) -> PackedClassifier:
         """Read an export folder written by ``python -m bnn_edge.cli.export`` (docs/export.md).
 
         Whatever breaks the contract is a DataError naming the file and the key
         (:func:`~bnn_edge.hardware.export.read_classifier_layers`).
         """
-        return cls(*read_classifier_layers(folder))
+        return cls(*read_classifier_layers(folder), int8_min_rows)
 
     @property
     def in_features(self) -> int:

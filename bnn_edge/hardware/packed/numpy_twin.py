@@ -39,12 +39,10 @@ def run(layer: Layer, x: np.ndarray, out: np.ndarray, rows: int, n_pos: int,
         sample_stride: int, pos_stride: int) -> None:
     """The product into ``out``: identical results to the kernel, one word position at a time."""
     k, m = layer.k, layer.m
-    mb = -(-m // 8)
     r = np.arange(rows, dtype=np.int64)
     start = (r // n_pos) * sample_stride + (r % n_pos) * pos_stride
     xs = x[start[:, None] + np.arange(k)]  # (rows, k)
-    w = layer.weights.reshape(mb, k, 8).transpose(0, 2, 1).reshape(mb * 8, k)[:m]
-    d = dot(xs, w, layer.n)
+    d = dot(xs, layer.rows(), layer.n)
     if layer.mode == DOT:
         out[...] = d.astype(np.int32)
     elif layer.mode == SCORES:

@@ -7,7 +7,8 @@ pool] [batch norm] sign`` after it, pool, norm and sign fold into integer thresh
 the stage outputs packed bits (max pooling of the sign is an OR of the bits where the rule
 is d >= t, an AND where it is flipped, d <= t, since the pooled d is a max); otherwise it
 outputs the real conv values (d + bias) to PyTorch (EEG: average pool). The binary fully
-connected layers after a sign run as the packed classifier; the rest runs in PyTorch.
+connected layers after a sign run as the packed classifier (from ``int8_min_rows`` rows on,
+its scores as exact int8 products); the rest runs in PyTorch.
 Weights are re-laid out for the kernels once, here.
 """
 
@@ -69,7 +70,8 @@ def _simple_max_pool(m: nn.Module) -> tuple[int, int] | None:
 
 
 @torch.no_grad()
-def plan(mods: list[tuple[str, nn.Module]], shapes: list[tuple[int, ...]]) -> list:
+def plan(mods: list[tuple[str, nn.Module]], shapes: list[tuple[int, ...]],
+         int8_min_rows: int | None = None) -> list:
     """The stages of layers ``mods`` (name, module) in forward order, ``shapes`` their
     per-sample input shapes; binary layers keep their names in the stages' weights."""
     stages: list = []
@@ -80,7 +82,7 @@ def plan(mods: list[tuple[str, nn.Module]], shapes: list[tuple[int, ...]]) -> li
         name, m = mods[i]
         stage, used = None, 0
         if binary_in and isinstance(m, BinaryLinear):
-            stage = _classifier(mods[i:], shapes[i], stages, pending)
+            stage = _classifier(mods[i:], shapes[i], stages, pending, int8_min_rows)
             used = len(mods) - i
         elif binary_in and isinstance(m, BinaryConv1d | BinaryConv2d):
             stage, used = _conv(mods, i, shapes)
@@ -173,7 +175,7 @@ def _conv(mods, i: int, shapes) -> tuple[ConvStage | None, int]:
                      bias=None if conv.bias is None else bias), 1
 
 
-def _classifier(mods, shape, stages, pending) -> ClassifierStage | None:
+def _classifier(mods, shape, stages, pending, int8_min_rows) -> ClassifierStage | None:
     """The packed classifier of the binary FC layers ``mods`` (None where they do not fold)."""
     try:
         folded = fold_classifier(nn.Sequential(*[m for _, m in mods]))
@@ -193,4 +195,4 @@ def _classifier(mods, shape, stages, pending) -> ClassifierStage | None:
     if (not rest and stages and isinstance(stages[-1], ConvStage)
             and stages[-1].layer.mode == BITS):
         layout = stages[-1].out_layout  # bits straight from the last conv
-    return ClassifierStage.from_folded(names, folded, layout, signs)
+    return ClassifierStage.from_folded(names, folded, layout, signs, int8_min_rows)

@@ -88,6 +88,12 @@ class Layer:
         """A layer whose outputs are the int32 dot products d."""
         return cls(words.shape[1], words.shape[0], n, interleave(words), DOT)
 
+    def rows(self) -> np.ndarray:
+        """The weight words back in row order: (m, k), undoing :func:`interleave`."""
+        mb = -(-self.m // 8)
+        return self.weights.reshape(mb, self.k, 8).transpose(0, 2, 1).reshape(
+            mb * 8, self.k)[:self.m]
+
     def args(self) -> tuple:
         """The (a, b, c) parameter buffers of the kernel call for this layer's mode."""
         if self.mode == BITS:

@@ -5,7 +5,8 @@ classifier. Each takes the previous stage's output (a tensor or :class:`Bits`) a
   norm] sign`` after it folded into integer thresholds (outputs packed bits), or else
   outputting the real conv values (d + bias) to PyTorch;
 - **the packed classifier**: the binary fully connected layers, folded exactly as the
-  export does (docs/export.md), run back to back in one kernel call;
+  export does (docs/export.md), run back to back in one kernel call, or from
+  ``int8_min_rows`` rows on as exact int8 products (:mod:`~bnn_edge.hardware.packed.int8`);
 - **PyTorch stages** for the rest, on copies of the network's modules.
 """
 
@@ -19,6 +20,7 @@ from torch import nn
 
 from bnn_edge.hardware.packed import kernels
 from bnn_edge.hardware.packed.fold import FoldedLayer
+from bnn_edge.hardware.packed.int8 import Int8Chain, check_min_rows
 from bnn_edge.hardware.packed.layouts import BitLayout, Bits, as_tensor, as_words
 from bnn_edge.hardware.packed.product import DOT, Layer
 from bnn_edge.hardware.packed.weights import PackedWeights, TorchWeights, placed_words
@@ -105,24 +107,41 @@ def pool_bits(bits: np.ndarray, kernel: int, stride: int, flip_words: np.ndarray
 
 @dataclass(eq=False)
 class ClassifierStage:
-    """The binary fully connected layers: hidden layers to bits, the last to real scores."""
+    """The binary fully connected layers: hidden layers to bits, the last to real scores.
+
+    Scores of batches of at least ``int8_min_rows`` rows (None: never) come from the exact
+    int8 route, identical outputs; hidden outputs always from the popcount kernel.
+    """
 
     weights: list[PackedWeights]
     in_layout: BitLayout
     sign_names: list[str]  # the sign after each hidden layer
+    int8_min_rows: int | None = None
     chain: kernels.Chain | None = None
+    int8: Int8Chain | None = None
 
     def __post_init__(self):
-        self.chain = kernels.Chain([w.layer for w in self.weights])
+        check_min_rows(self.int8_min_rows)
+        layers = [w.layer for w in self.weights]
+        self.chain = kernels.Chain(layers)
+        if self.int8_min_rows is not None:
+            cols = None if self.in_layout.kind == "flat" else self.in_layout.bit_index()
+            self.int8 = Int8Chain(layers, cols)
+
+    def scores(self, x: np.ndarray, packed: bool = False) -> np.ndarray:
+        """Scores of float rows (x >= 0 is +1) or packed words: int8 route for large batches."""
+        if self.int8 is not None and x.shape[0] >= self.int8_min_rows:
+            return self.int8(x, packed)
+        return self.chain(x, packed)
 
     def run(self, act, hidden: dict | None = None) -> np.ndarray:
         if hidden is None:
             if isinstance(act, Bits) and act.layout == self.in_layout:
-                return self.chain(act.words, packed=True)
+                return self.scores(act.words, packed=True)
             if not isinstance(act, Bits) and self.in_layout.kind == "flat":
                 x = act.reshape(act.shape[0], self.in_layout.features).to(
                     torch.float32).contiguous().numpy()
-                return self.chain(x)
+                return self.scores(x)
         words = as_words(act, self.in_layout)
         n = words.shape[0]
         for w, name in zip(self.weights[:-1], self.sign_names, strict=True):
@@ -133,7 +152,7 @@ class ClassifierStage:
 
     @classmethod
     def from_folded(cls, names: list[str], folded: list[FoldedLayer], in_layout: BitLayout,
-                    sign_names: list[str]) -> ClassifierStage:
+                    sign_names: list[str], int8_min_rows: int | None = None) -> ClassifierStage:
         """Packed layers from export-form folded layers (uint8 bits in PyTorch order)."""
         weights = []
         for k, (name, f) in enumerate(zip(names, folded, strict=True)):
@@ -149,4 +168,4 @@ class ClassifierStage:
                 layer = Layer.hidden(words, f.in_features, f.threshold, f.flip)
             weights.append(PackedWeights(name, (f.out_features, f.in_features), layer,
                                          positions))
-        return cls(weights, in_layout, sign_names)
+        return cls(weights, in_layout, sign_names, int8_min_rows)
