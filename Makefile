@@ -27,8 +27,9 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto --dist loadfile -m ''
 
-## bench: the benchmark tables of benchmarks/ (throughput, bit errors, packed engine, ...)
+## bench: the benchmark tables of benchmarks/ (roofline, throughput, bit errors, packed engine, ...)
 bench: $(STAMP)
+	$(BIN)/python -m benchmarks.roofline
 	$(BIN)/python -m benchmarks.train_throughput
 	$(BIN)/python -m benchmarks.bit_errors
 	$(BIN)/python -m benchmarks.eeg

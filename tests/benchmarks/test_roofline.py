@@ -28,11 +28,11 @@ def test_ecg_flops_grow_with_the_filters():
 
 
 def test_a_tiny_table_runs_each_row_in_its_own_process(capsys):
-    out = roofline.main(["--rows", "ecg:1", "--variants", "none", "full", "--quick",
+    out = roofline.main(["--rows", "ecg:1", "--variants", "full", "--quick",
                          "--gemm-size", "256", "--batch-size", "8"])
     assert out["peak"]["fp32"] > 0 and out["peak"]["bf16"] > 0
     rows = out["rows"]
-    assert [r["binarize"] for r in rows] == ["none", "full"]
+    assert [(r["task"], r["binarize"], r["path"]) for r in rows] == [("ecg", "full", "plain")]
     for r in rows:
         for precision in roofline.PRECISIONS:
             m = r[precision]

@@ -139,7 +139,7 @@ def test_recomputed_sequential_keeps_the_plain_layer_names():
         RecomputedSequential(layers[0], layers[1], nn.GELU(), layers[3], chunk=2)
 
 
-@pytest.mark.parametrize("binarize", ["none", "classifier", "full"])
+@pytest.mark.parametrize("binarize", ["none", "full"])
 def test_eeg_training_with_chunks_follows_the_plain_run(binarize):
     """Same seed, same batches, 3 SGD steps: the losses and the weights of the chunked
     network stay those of the plain one (losses within 1e-5, weights within 1e-4 relative).
@@ -156,18 +156,18 @@ def test_eeg_training_with_chunks_follows_the_plain_run(binarize):
         g = torch.Generator().manual_seed(1)
         losses = []
         for _ in range(3):
-            x = torch.randn(6, 64, 960, generator=g)
-            y = torch.randint(0, 2, (6,), generator=g)
+            x = torch.randn(4, 64, 960, generator=g)
+            y = torch.randint(0, 2, (4,), generator=g)
             opt.zero_grad()
             loss = F.cross_entropy(net(x), y)
             loss.backward()
             opt.step()
             clip_binary_weights_(net)
-            losses.append(float(loss))
+            losses.append(loss.item())
         return losses, net.state_dict()
 
     losses, state = run(0)
-    losses_c, state_c = run(4)
+    losses_c, state_c = run(3)
     assert losses_c == pytest.approx(losses, rel=1e-5)
     assert losses[-1] != losses[0]  # the steps changed the network
     assert state.keys() == state_c.keys()
