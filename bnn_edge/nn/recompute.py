@@ -4,9 +4,10 @@ The EEG network's temporal conv output is (batch, 40 aug, 64, 961): at aug=11 an
 one such map is 3.5 GB, and plain autograd keeps several of them for the backward pass.
 :func:`conv_norm_act_conv` keeps none. The forward pass takes the batch-norm statistics of
 the whole batch in a first pass over chunks of trials, then runs the chain chunk by chunk;
-the backward pass recomputes the maps of one chunk at a time (twice: the batch-norm
-gradient needs two sums over the whole batch first). Same results as the plain layers,
-float32 summation order aside; peak memory grows with the chunk, not the batch.
+the backward pass recomputes the maps of one chunk at a time, once (twice where the input
+needs its gradient: the batch-norm gradient needs two sums over the whole batch first).
+Same results as the plain layers, float32 summation order aside; peak memory grows with
+the chunk, not the batch.
 """
 
 from __future__ import annotations
@@ -102,31 +103,54 @@ class _Chain(torch.autograd.Function):
                                        (True, need_w2, False))
             return xhat, gh.mul_(passes(h)), gw
 
+        need_x, need_b1 = ctx.needs_input_grad[0], b1 is not None
         gw2 = torch.zeros_like(w2)
         sum_gh = torch.zeros(w1.shape[0], dtype=torch.float64, device=x.device)
         sum_gh_xhat = torch.zeros_like(sum_gh)
+        # conv1's weight gradient is linear in d loss / d z = scale (gh - mean(gh) - xhat
+        # mean(gh xhat)): its three terms are summed in this same pass over the chunks (the
+        # windows against gh, against xhat, and their plain sum), so no second pass is needed
+        # unless the input wants its gradient too
+        wg_gh, wg_xhat = torch.zeros_like(w1), torch.zeros_like(w1)
+        wg_one = torch.zeros_like(w1[:1])
+        sum_xhat = torch.zeros_like(sum_gh)
         for i in parts:
             xhat, gh, gw = recompute(i, True)
             gw2 += gw
             sum_gh += gh.sum(dims, dtype=torch.float64)
             sum_gh_xhat += (gh * xhat).sum(dims, dtype=torch.float64)
+            if not need_x:
+                xi = x[i:i + chunk]
+                wg_gh += _conv_backward(conv1, gh, xi, w1, (False, True, False))[1]
+                wg_xhat += _conv_backward(conv1, xhat, xi, w1, (False, True, False))[1]
+                ones = torch.ones_like(xhat[:, :1])
+                wg_one += _conv_backward(conv1, ones, xi, w1[:1], (False, True, False))[1]
+                sum_xhat += xhat.sum(dims, dtype=torch.float64)
         mean_gh = (sum_gh / ctx.count).to(x.dtype).view(channel)
         mean_gh_xhat = (sum_gh_xhat / ctx.count).to(x.dtype).view(channel)
         scale = (invstd if gamma is None else invstd * gamma).view(channel)
 
-        need_x, need_b1 = ctx.needs_input_grad[0], b1 is not None
         gx = torch.empty_like(x) if need_x else None
-        gw1 = torch.zeros_like(w1)
-        gb1 = torch.zeros_like(b1) if need_b1 else None
-        for i in parts:
-            xhat, gh, _ = recompute(i, False)
-            # d loss / d conv1 output: the batch-norm backward with batch statistics
-            gz = (gh - mean_gh).sub_(xhat * mean_gh_xhat).mul_(scale)
-            gxi, gw, gb = _conv_backward(conv1, gz, x[i:i + chunk], w1, (need_x, True, need_b1))
-            gw1 += gw
+        gb1 = None
+        if not need_x:
+            weight_channel = (-1, *[1] * (w1.dim() - 1))
+            gw1 = (wg_gh - mean_gh.view(weight_channel) * wg_one
+                   - mean_gh_xhat.view(weight_channel) * wg_xhat) * scale.view(weight_channel)
             if need_b1:
-                gb1 += gb
-            if need_x:
+                gb1 = ((sum_gh - ctx.count * (sum_gh / ctx.count)
+                        - (sum_gh_xhat / ctx.count) * sum_xhat).to(x.dtype) * scale.flatten())
+        else:
+            gw1 = torch.zeros_like(w1)
+            gb1 = torch.zeros_like(b1) if need_b1 else None
+            for i in parts:
+                xhat, gh, _ = recompute(i, False)
+                # d loss / d conv1 output: the batch-norm backward with batch statistics
+                gz = (gh - mean_gh).sub_(xhat * mean_gh_xhat).mul_(scale)
+                gxi, gw, gb = _conv_backward(conv1, gz, x[i:i + chunk], w1,
+                                             (True, True, need_b1))
+                gw1 += gw
+                if need_b1:
+                    gb1 += gb
                 gx[i:i + chunk] = gxi
         gb2 = gy.sum(dims) if ctx.needs_input_grad[6] else None
         ggamma = sum_gh_xhat.to(x.dtype) if gamma is not None else None
