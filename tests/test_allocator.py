@@ -36,3 +36,34 @@ def test_a_freed_large_tensor_is_reused_without_page_faults():
     pages = 4 * 64 * 2**20 // 4096
     assert last_steps_faults("default") > pages // 2  # mapped afresh: every page, every time
     assert last_steps_faults("reuse") < pages // 20  # already resident
+
+
+# Five Adam steps of the full ECG network on fixed batches; prints the losses.
+TRAIN = """
+import sys, torch
+from torch.nn import functional as F
+from bnn_edge.nn import clip_binary_weights_
+from bnn_edge.tasks import build_network
+if sys.argv[1] == "reuse":
+    from bnn_edge.allocator import reuse_freed_memory
+    reuse_freed_memory()
+torch.manual_seed(0)
+net = build_network("ecg", binarize="full", aug=2).train()
+opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+for step in range(5):
+    x, y = torch.randn(16, 12, 750), torch.randint(0, 2, (16,))
+    opt.zero_grad()
+    loss = F.cross_entropy(net(x), y)
+    loss.backward()
+    opt.step()
+    clip_binary_weights_(net)
+    print(repr(loss.item()))
+"""
+
+
+def test_reusing_memory_leaves_the_training_numbers_as_they_were():
+    losses = {mode: subprocess.run([sys.executable, "-c", TRAIN, mode], capture_output=True,
+                                   text=True, check=True).stdout.split()
+              for mode in ("default", "reuse")}
+    assert len(losses["default"]) == 5 and len(set(losses["default"])) > 1
+    assert losses["reuse"] == losses["default"]  # bit for bit
