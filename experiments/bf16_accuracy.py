@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -43,8 +44,8 @@ def sweep(out: Path, task: str, aug: int, seeds: list[int], variants: list[str],
            "hydra.sweep.subdir=${binarize}_seed${seed}_${trainer.precision}"]
     if epochs:
         cmd.append(f"trainer.max_epochs={epochs}")
-    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    subprocess.run(cmd, check=True, env={**__import__("os").environ, **env})
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    subprocess.run(cmd, check=True, env=env)
 
 
 def read(folder: Path) -> list[dict]:

@@ -34,11 +34,18 @@ def _activation(act: nn.Module):
     raise TypeError(f"no recomputed form of activation {type(act).__name__}")
 
 
-def _check_conv(conv: nn.Module) -> None:
-    if not isinstance(conv, nn.Conv2d) or conv.padding_mode != "zeros" or isinstance(
-            conv.padding, str):
-        raise TypeError(f"no recomputed form of {conv!r}: a Conv2d with numeric zero padding "
-                        "is needed")
+def _check_chain(conv1, norm, act, conv2) -> None:
+    """TypeError unless the four layers are conv -> BatchNorm2d -> supported activation ->
+    conv, both convs Conv2d with numeric zero padding."""
+    for conv in (conv1, conv2):
+        if not isinstance(conv, nn.Conv2d) or conv.padding_mode != "zeros" or isinstance(
+                conv.padding, str):
+            raise TypeError(f"no recomputed form of {conv!r}: a Conv2d with numeric zero "
+                            "padding is needed")
+    if not isinstance(norm, nn.BatchNorm2d):
+        raise TypeError(f"no recomputed form of {norm!r} after the first conv: a "
+                        "BatchNorm2d is needed")
+    _activation(act)
 
 
 def _weight(conv: nn.Module) -> torch.Tensor:
@@ -202,8 +209,7 @@ def conv_norm_act_conv(x: torch.Tensor, conv1: nn.Conv2d, norm: nn.BatchNorm2d,
     evaluation the chunks simply run one after the other. Binary convs compute with their
     +-1 weights (straight-through gradient to the latent ones), as in their own forward.
     """
-    for conv in (conv1, conv2):
-        _check_conv(conv)
+    _check_chain(conv1, norm, act, conv2)
     if not norm.training:
         return torch.cat([conv2(act(norm(conv1(x[i:i + chunk]))))
                           for i in range(0, x.shape[0], chunk)])
@@ -232,13 +238,7 @@ class RecomputedSequential(nn.Sequential):
 
     def __init__(self, *layers: nn.Module, chunk: int | None = None):
         super().__init__(*layers)
-        conv1, norm, act, conv2 = (list(layers) + [None] * 4)[:4]
-        _check_conv(conv1)
-        _check_conv(conv2)
-        _activation(act)
-        if not isinstance(norm, nn.BatchNorm2d):
-            raise TypeError(f"no recomputed form of {norm!r} after the first conv: a "
-                            "BatchNorm2d is needed")
+        _check_chain(*(list(layers) + [None] * 4)[:4])
         self.chunk = chunk
 
     def chunk_for(self, x: torch.Tensor) -> int:
